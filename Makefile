@@ -1,0 +1,29 @@
+# Depot: `make run` starts the local stack, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: install ## SeaweedFS + Redis + API on :8080 + one worker; Ctrl+C stops all
+	$(BIN)/depot dev
+
+test: install ## every test, against real SeaweedFS and Redis started by the fixtures
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install ## performance against direct S3 (never part of `make test`)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .depot .pytest_cache

@@ -1,0 +1,53 @@
+"""The Litestar application factory."""
+
+from litestar import Litestar
+from litestar.logging.config import StructLoggingConfig
+from litestar.middleware.logging import LoggingMiddlewareConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
+
+from service import __version__
+from service.api.controllers.files import FilesController
+from service.api.controllers.health import HealthController
+from service.api.controllers.uploads import UploadController
+from service.api.deps import DEPENDENCIES
+from service.api.errors import EXCEPTION_HANDLERS
+from service.api.lifespan import lifespan_for
+from service.settings import Settings, get_settings
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app; tests pass their own settings."""
+    settings = settings or get_settings()
+    metrics = PrometheusConfig(
+        app_name="depot", prefix="depot", group_path=True, exclude=["/metrics", "/health"]
+    )
+    logging = StructlogPlugin(
+        StructlogConfig(
+            structlog_logging_config=StructLoggingConfig(log_exceptions="debug", pretty_print_tty=not settings.log_json),
+            middleware_logging_config=LoggingMiddlewareConfig(
+                request_log_fields=("method", "path", "query"),
+                response_log_fields=("status_code",),
+            ),
+        )
+    )
+    return Litestar(
+        route_handlers=[UploadController, FilesController, HealthController, MetricsController],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan_for(settings)],
+        middleware=[metrics.middleware],
+        plugins=[logging],
+        openapi_config=OpenAPIConfig(
+            title="Depot", version=__version__, path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=settings.debug,
+    )

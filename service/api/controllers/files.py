@@ -1,0 +1,102 @@
+"""Stored files: list, download (ranged, streamed), metadata, delete, stats."""
+
+from typing import Annotated
+from urllib.parse import quote
+
+from litestar import Controller, Request, Response, delete, get
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from service.api.schemas import (
+    ErrorBody, FileList, FileMetadata, ListEntry, Message, MetadataResponse, Stats, StatsResponse,
+)
+from service.domain.categories import Category, Purpose
+from service.domain.ranges import parse_range
+from service.domain.records import FileRecord
+from service.storage.files import FileStore
+
+ERRORS = {
+    400: ResponseSpec(ErrorBody, description="invalid parameters"),
+    403: ResponseSpec(ErrorBody, description="invalid file path"),
+    404: ResponseSpec(ErrorBody, description="no such file"),
+    503: ResponseSpec(ErrorBody, description="storage or index unavailable"),
+}
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback and the exact UTF-8 name (RFC 6266)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def download_headers(record: FileRecord) -> dict[str, str]:
+    return {
+        "ETag": f'"{record.hash}"',
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": content_disposition(record.original_filename),
+        "X-Checksum-SHA256": record.hash,
+    }
+
+
+class FilesController(Controller):
+    path = "/api/v1/data"
+    tags = ["data"]
+
+    @get("/files", operation_id="listFiles", responses=ERRORS)
+    async def list_files(
+        self,
+        files: FileStore,
+        purpose: Purpose | None = None,
+        category: Category | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000, description="page size")] = 100,
+        offset: Annotated[int, Parameter(ge=0, description="entries to skip")] = 0,
+    ) -> FileList:
+        """List stored files, newest first, from the index."""
+        total, entries = await files.page(purpose, category, limit, offset)
+        return FileList(total=total, limit=limit, offset=offset, files=[ListEntry(**e) for e in entries])
+
+    @get(
+        "/files/{file_path:path}",
+        operation_id="getFile",
+        responses={
+            200: ResponseSpec(MetadataResponse, description="the file (or its metadata with ?metadata=true)"),
+            206: ResponseSpec(None, description="a byte range of the file"),
+            416: ResponseSpec(ErrorBody, description="range not satisfiable"),
+            **ERRORS,
+        },
+    )
+    async def get_file(
+        self, request: Request, files: FileStore, file_path: str, metadata: bool = False
+    ) -> Response:
+        """Download a file (streamed, with Range support) or, with ``?metadata=true``, its metadata."""
+        record = await files.record(file_path)
+        if metadata:
+            return Response(MetadataResponse(metadata=FileMetadata(**record.metadata_view())))
+        headers = download_headers(record)
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(b"", status_code=304, headers=headers)
+        wanted = parse_range(request.headers.get("range"), record.size)
+        bucket, key = files.location(record)
+        if record.size == 0:
+            return Response(b"", media_type=record.content_type, headers=headers)
+        start, end = wanted or (0, record.size - 1)
+        stream = await files.objects.open_read(bucket, key, start, end if wanted else None)
+        headers["Content-Length"] = str(stream.end - stream.start + 1)
+        if wanted:
+            headers["Content-Range"] = f"bytes {stream.start}-{stream.end}/{stream.size}"
+        return Stream(
+            stream.chunks, media_type=record.content_type, headers=headers,
+            status_code=206 if wanted else 200,
+        )
+
+    @delete("/files/{file_path:path}", operation_id="deleteFile", status_code=200, responses=ERRORS)
+    async def delete_file(self, files: FileStore, file_path: str) -> Message:
+        """Delete a file, its manifest and its index entry."""
+        await files.delete(file_path)
+        return Message(message="File deleted successfully")
+
+    @get("/stats", operation_id="getStats", responses=ERRORS)
+    async def stats(self, files: FileStore) -> StatsResponse:
+        """Counts and sizes by purpose and category, from the index."""
+        return StatsResponse(stats=Stats(**await files.stats()))

@@ -1,0 +1,34 @@
+"""Long-lived clients, opened once per process and kept on ``app.state``."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from litestar import Litestar
+
+from service.errors import DependencyDown
+from service.settings import Settings
+from service.storage.files import FileStore
+from service.storage.index import Index
+from service.storage.objects import ObjectStore
+
+log = logging.getLogger("depot.api")
+
+
+def lifespan_for(settings: Settings):
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            objects = await stack.enter_async_context(ObjectStore.open(settings))
+            index = await stack.enter_async_context(Index.open(settings.redis_url, settings.redis_prefix))
+            files = FileStore(objects, index, settings)
+            app.state.settings = settings
+            app.state.files = files
+            try:
+                await objects.ensure_buckets(files.buckets())
+            except DependencyDown as exc:
+                # Start anyway: /health/ready says 503 and retries until S3 is back.
+                log.warning("storage not ready at start-up: %s", exc.message)
+            yield
+
+    return lifespan

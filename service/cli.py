@@ -1,0 +1,120 @@
+"""``depot``: run the server, the worker, the local stack, and maintenance commands."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from service.settings import get_settings
+
+app = typer.Typer(help="Depot: upload and ingestion service for ML data and models.", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="bind address (default: DEPOT_HOST)"),
+    port: int = typer.Option(None, help="port (default: DEPOT_PORT)"),
+    workers: int = typer.Option(None, help="server processes (default: DEPOT_WORKERS)"),
+) -> None:
+    """Run the API server (uvicorn with uvloop and httptools)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "service.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command()
+def worker(burst: bool = typer.Option(False, help="exit when the queue is empty")) -> None:
+    """Run an arq worker for background jobs."""
+    from arq.worker import Worker
+
+    from service.workers.settings import worker_options
+
+    Worker(**worker_options(get_settings()), burst=burst).run()
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the Redis index from the manifests in S3 (S3 is the truth)."""
+    from service.storage.files import FileStore
+    from service.storage.index import Index
+    from service.storage.objects import ObjectStore
+
+    async def run() -> int:
+        settings = get_settings()
+        async with ObjectStore.open(settings) as objects, Index.open(settings.redis_url, settings.redis_prefix) as index:
+            return await FileStore(objects, index, settings).reindex()
+
+    typer.echo(f"indexed {asyncio.run(run())} files")
+
+
+@app.command()
+def dev(
+    data_dir: Path = typer.Option(Path(".depot"), help="where SeaweedFS and Redis keep their data"),
+    s3_port: int = typer.Option(8333, help="S3 port of the local SeaweedFS"),
+    redis_port: int = typer.Option(6379, help="port of the local Redis"),
+) -> None:
+    """Start the whole local stack: SeaweedFS, Redis, the API and one worker. Ctrl+C stops all."""
+    from service.devstack import start_redis, start_seaweedfs, stack_env
+
+    settings = get_settings()
+    s3 = start_seaweedfs(data_dir.resolve() / "s3", s3_port)
+    redis = start_redis(data_dir.resolve() / "redis", redis_port)
+    env = stack_env(s3, redis)
+    children = [
+        subprocess.Popen([sys.executable, "-m", "service", "serve"], env=env),
+        subprocess.Popen([sys.executable, "-m", "service", "worker"], env=env),
+    ]
+    typer.echo(
+        f"\nDepot is starting:\n"
+        f"  API          http://{settings.host}:{settings.port}   (OpenAPI: /schema, health: /health/ready)\n"
+        f"  S3           {s3.url}   (SeaweedFS; admin UI {s3.extra['admin']})\n"
+        f"  Redis        {redis.url}\n"
+        f"  data         {data_dir.resolve()}\n"
+        f"Ctrl+C stops everything.\n"
+    )
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        redis.stop()
+        s3.stop()
+        typer.echo("stopped")
+    if not stopping:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

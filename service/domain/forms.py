@@ -1,0 +1,79 @@
+"""Validation of the upload form's text fields (``purpose``, ``category``, ``description``, ``metadata``)."""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.domain.categories import Category, Purpose, category_for, parse_purpose
+from service.errors import InvalidInput
+
+FORM_FIELDS = frozenset({"purpose", "category", "description", "metadata"})
+MAX_FIELD_BYTES = 64 * 1024  # any single text field, before its own finer limit
+
+
+def parse_metadata(raw: str | None, max_bytes: int) -> dict[str, Any]:
+    """The client's metadata: a JSON object of bounded size, or nothing."""
+    if raw is None or raw.strip() == "":
+        return {}
+    if len(raw.encode()) > max_bytes:
+        raise InvalidInput(f"metadata larger than {max_bytes} bytes")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidInput("metadata must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("metadata must be a JSON object, not " + type(value).__name__)
+    return value
+
+
+def check_description(raw: str | None, max_length: int) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if len(raw) > max_length:
+        raise InvalidInput(f"description longer than {max_length} characters")
+    if "\x00" in raw:
+        raise InvalidInput("description contains a NUL character")
+    return raw
+
+
+@dataclass
+class UploadForm:
+    """The text fields of one upload request, filled as they stream in."""
+
+    max_description_length: int
+    max_metadata_bytes: int
+    raw: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, value: str) -> None:
+        """Record a field, checking what can be checked at once (fail before the file streams)."""
+        if name not in FORM_FIELDS:
+            raise InvalidInput(f"unknown form field {name!r}; expected one of: file, {', '.join(sorted(FORM_FIELDS))}")
+        if name in self.raw:
+            raise InvalidInput(f"form field {name!r} given twice")
+        self.raw[name] = value
+        {
+            "purpose": lambda: parse_purpose(value),
+            "category": lambda: self._check_category(value),
+            "description": lambda: check_description(value, self.max_description_length),
+            "metadata": lambda: parse_metadata(value, self.max_metadata_bytes),
+        }[name]()
+
+    @staticmethod
+    def _check_category(value: str) -> None:
+        if value and value not in Category.__members__:
+            raise InvalidInput(f"unknown category {value!r}; one of: {', '.join(c.value for c in Category)}")
+
+    @property
+    def purpose(self) -> Purpose:
+        return parse_purpose(self.raw.get("purpose"))
+
+    def category_of(self, filename: str) -> Category:
+        return category_for(filename, self.raw.get("category") or None)
+
+    @property
+    def description(self) -> str | None:
+        return check_description(self.raw.get("description"), self.max_description_length)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return parse_metadata(self.raw.get("metadata"), self.max_metadata_bytes)

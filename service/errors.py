@@ -1,0 +1,51 @@
+"""The errors everything below the controllers raises; ``api/errors.py`` maps them to HTTP."""
+
+
+class DepotError(Exception):
+    """Base of all expected failures; ``message`` is safe to show to clients."""
+
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DepotError):
+    """The request is malformed or names something not allowed."""
+
+    status_code = 400
+
+
+class Forbidden(DepotError):
+    """A path or name that tries to escape its place (traversal and friends)."""
+
+    status_code = 403
+
+
+class NotFound(DepotError):
+    status_code = 404
+
+
+class Conflict(DepotError):
+    status_code = 409
+
+
+class TooLarge(DepotError):
+    status_code = 413
+
+
+class DependencyDown(DepotError):
+    """S3 or Redis cannot be reached; the client may retry later."""
+
+    status_code = 503
+
+
+class RangeNotSatisfiable(DepotError):
+    """A ``Range`` header that lies outside the file."""
+
+    status_code = 416
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"requested range not satisfiable (file is {size} bytes)")
+        self.size = size

@@ -1,0 +1,59 @@
+"""All configuration, read from ``DEPOT_*`` environment variables (nothing else reads os.environ)."""
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """One settings object; the Helm chart sets exactly these names."""
+
+    model_config = SettingsConfigDict(env_prefix="DEPOT_", extra="ignore")
+
+    # S3
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint; empty means AWS")
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    bucket_prefix: str = Field("depot-", pattern=r"^[a-z0-9][a-z0-9.-]{0,40}$")
+    part_size: int = Field(8 * MIB, ge=5 * MIB, description="S3 multipart part size in bytes")
+    part_concurrency: int = Field(4, ge=1, le=32, description="parts uploaded at once per upload")
+
+    # Redis: index and job queue
+    redis_url: str = "redis://localhost:6379/0"
+    redis_prefix: str = Field("depot:", description="key prefix of the Redis index")
+
+    # Uploads
+    max_upload_size: int = Field(100 * MIB, ge=1)
+    max_description_length: int = Field(2000, ge=0)
+    max_metadata_bytes: int = Field(16 * 1024, ge=2)
+
+    # API server
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="API server processes")
+    log_level: str = "INFO"
+    log_json: bool = True
+    debug: bool = False
+
+    # Upstreams for model imports
+    hf_endpoint: str = "https://huggingface.co"
+    hf_token: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr | None = None
+
+    # Access control (hashed keys with scopes); empty means auth off
+    api_keys: str = ""
+
+    def bucket(self, name: str) -> str:
+        """The bucket name for a purpose (``training``, ``ingestion``) or ``models``."""
+        return f"{self.bucket_prefix}{name}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

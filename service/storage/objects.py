@@ -1,0 +1,329 @@
+"""The only aioboto3 user: streaming multipart writes, ranged reads, tags, manifests.
+
+botocore failures are translated here into ``service.errors`` so that callers never
+see a botocore type."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from service.errors import Conflict, DependencyDown, DepotError, InvalidInput, NotFound
+from service.settings import Settings
+
+MAX_PARTS = 10_000
+COPY_LIMIT = 5 * 1024**3  # single CopyObject limit; larger copies use multipart copy
+READ_CHUNK = 1024 * 1024
+
+_MISSING = {"NoSuchKey", "NotFound", "404", "NoSuchUpload"}
+_CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+
+
+@asynccontextmanager
+async def translate_errors(action: str) -> AsyncIterator[None]:
+    """Turn botocore errors into ``DepotError``s a handler can map to a status code."""
+    try:
+        yield
+    except DepotError:
+        raise
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _MISSING:
+            raise NotFound(f"{action}: not found") from exc
+        if code in _CONFLICT:
+            raise Conflict(f"{action}: already exists") from exc
+        if code == "NoSuchBucket":
+            raise DependencyDown(f"{action}: bucket missing") from exc
+        if status >= 500 or status == 0:
+            raise DependencyDown(f"{action}: storage unavailable ({code})") from exc
+        raise DepotError(f"{action}: storage refused the request ({code})") from exc
+    except (BotoCoreError, OSError, asyncio.TimeoutError) as exc:
+        raise DependencyDown(f"{action}: storage unreachable") from exc
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+
+
+@dataclass
+class ObjectStream:
+    """An open ranged read: ``chunks`` must be consumed or closed."""
+
+    size: int
+    start: int
+    end: int
+    chunks: AsyncIterator[bytes]
+
+
+class ObjectStore:
+    """Thin async facade over one pooled S3 client."""
+
+    def __init__(self, client: Any, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings) -> AsyncIterator["ObjectStore"]:
+        """One client for the life of the process (pooled connections)."""
+        config = Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            max_pool_connections=64,
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"max_attempts": 3, "mode": "standard"},
+            s3={"addressing_style": "path"},
+        )
+        session = aioboto3.Session()
+        secret = settings.s3_secret_access_key
+        async with AsyncExitStack() as stack:
+            client = await stack.enter_async_context(
+                session.client(
+                    "s3",
+                    endpoint_url=settings.s3_endpoint_url or None,
+                    aws_access_key_id=settings.s3_access_key_id,
+                    aws_secret_access_key=secret.get_secret_value() if secret else None,
+                    region_name=settings.s3_region,
+                    config=config,
+                )
+            )
+            yield cls(client, settings)
+
+    async def ensure_buckets(self, names: list[str]) -> None:
+        """Create missing buckets (start-up); existing ones are left as they are."""
+        for name in names:
+            async with translate_errors(f"create bucket {name}"):
+                try:
+                    await self.client.head_bucket(Bucket=name)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                        raise
+                    try:
+                        await self.client.create_bucket(Bucket=name)
+                    except ClientError as again:
+                        if again.response.get("Error", {}).get("Code") not in (
+                            "BucketAlreadyOwnedByYou", "BucketAlreadyExists"
+                        ):
+                            raise
+
+    async def ping(self, bucket: str) -> None:
+        async with translate_errors("check storage"):
+            await self.client.head_bucket(Bucket=bucket)
+
+    def writer(
+        self, content_type: str, choose_target: Callable[[], tuple[str, str]]
+    ) -> "ObjectWriter":
+        """A streaming writer; ``choose_target`` names (bucket, key) when bytes must land."""
+        return ObjectWriter(self, content_type, choose_target)
+
+    async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        """Create a small object; never overwrites (409 when the key exists)."""
+        async with translate_errors(f"write {key}"):
+            await self.client.put_object(
+                Bucket=bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*"
+            )
+
+    async def replace_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        """Write a small object, replacing it (for records that evolve, such as manifests)."""
+        async with translate_errors(f"write {key}"):
+            await self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+
+    async def get_json(self, bucket: str, key: str) -> dict[str, Any]:
+        async with translate_errors(f"read {key}"):
+            response = await self.client.get_object(Bucket=bucket, Key=key)
+            async with response["Body"] as body:
+                raw = await body.read()
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise DepotError(f"read {key}: manifest is not JSON") from exc
+
+    async def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        async with translate_errors(f"tag {key}"):
+            await self.client.put_object_tagging(
+                Bucket=bucket,
+                Key=key,
+                Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
+            )
+
+    async def get_tags(self, bucket: str, key: str) -> dict[str, str]:
+        async with translate_errors(f"read tags of {key}"):
+            response = await self.client.get_object_tagging(Bucket=bucket, Key=key)
+        return {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
+
+    async def open_read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> ObjectStream:
+        """Open a read of bytes ``start..end`` (inclusive); the body streams in chunks."""
+        byte_range = f"bytes={start}-{'' if end is None else end}"
+        async with translate_errors(f"read {key}"):
+            response = await self.client.get_object(Bucket=bucket, Key=key, Range=byte_range)
+        length = int(response["ContentLength"])
+        total = int(response.get("ContentRange", f"/{length}").rsplit("/", 1)[-1])
+        body = response["Body"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async with translate_errors(f"read {key}"):
+                    async for chunk in body.iter_chunks(READ_CHUNK):
+                        yield chunk
+            finally:
+                body.close()
+
+        return ObjectStream(size=total, start=start, end=start + length - 1, chunks=chunks())
+
+    async def delete(self, bucket: str, keys: list[str]) -> None:
+        """Delete keys; deleting what is already gone is not an error."""
+        async with translate_errors("delete"):
+            response = await self.client.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )
+        if response.get("Errors"):
+            raise DependencyDown(f"delete: storage refused {response['Errors'][0].get('Key')}")
+
+    async def copy(self, source: ObjectInfo, bucket: str, key: str) -> None:
+        """Server-side copy (multipart for very large objects); bytes never pass through us."""
+        async with translate_errors(f"copy to {key}"):
+            if source.size <= COPY_LIMIT:
+                await self.client.copy_object(
+                    Bucket=bucket, Key=key, CopySource={"Bucket": source.bucket, "Key": source.key},
+                    IfNoneMatch="*",
+                )
+            else:
+                await self.client.copy(
+                    {"Bucket": source.bucket, "Key": source.key}, bucket, key
+                )
+
+    async def iter_keys(self, bucket: str, suffix: str = "") -> AsyncIterator[str]:
+        """Every key of a bucket ending with ``suffix``, paged."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        async with translate_errors(f"list {bucket}"):
+            async for page in paginator.paginate(Bucket=bucket):
+                for item in page.get("Contents", []):
+                    if item["Key"].endswith(suffix):
+                        yield item["Key"]
+
+    async def open_multipart_uploads(self, bucket: str) -> list[str]:
+        """Keys with multipart uploads still open (tests and `depot verify`)."""
+        async with translate_errors(f"list uploads of {bucket}"):
+            response = await self.client.list_multipart_uploads(Bucket=bucket)
+        return [u["Key"] for u in response.get("Uploads", [])]
+
+
+class ObjectWriter:
+    """Streams bytes into one new object with bounded memory.
+
+    Up to one part is buffered; a body that fits in it becomes a single conditional
+    PutObject, anything larger a multipart upload with ``part_concurrency`` parts in
+    flight. The target is chosen as late as possible (see ``choose_target``), so form
+    fields that arrive after the file can still decide where a small file goes. Nothing
+    is visible until ``commit``; ``abort`` removes every trace."""
+
+    def __init__(
+        self, store: ObjectStore, content_type: str, choose_target: Callable[[], tuple[str, str]]
+    ) -> None:
+        self.store = store
+        self.content_type = content_type
+        self.choose_target = choose_target
+        self.part_size = store.settings.part_size
+        self.size = 0
+        self.target: tuple[str, str] | None = None
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._inflight: set[asyncio.Task] = set()
+        self._slots = asyncio.Semaphore(store.settings.part_concurrency)
+        self._committed = False
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self._buffer += chunk
+        while len(self._buffer) >= self.part_size:
+            part = bytes(self._buffer[: self.part_size])
+            del self._buffer[: self.part_size]
+            await self._send_part(part)
+
+    async def _send_part(self, data: bytes) -> None:
+        if self._upload_id is None:
+            self.target = self.choose_target()
+            bucket, key = self.target
+            async with translate_errors(f"start upload of {key}"):
+                response = await self.store.client.create_multipart_upload(
+                    Bucket=bucket, Key=key, ContentType=self.content_type
+                )
+            self._upload_id = response["UploadId"]
+        number = len(self._parts) + 1
+        if number > MAX_PARTS:
+            raise InvalidInput("file too large for the configured part size")
+        self._parts.append({"PartNumber": number})
+        await self._slots.acquire()
+        self._raise_failed()
+        task = asyncio.create_task(self._upload_part(number, data))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _upload_part(self, number: int, data: bytes) -> None:
+        bucket, key = self.target
+        try:
+            async with translate_errors(f"upload part {number} of {key}"):
+                response = await self.store.client.upload_part(
+                    Bucket=bucket, Key=key, UploadId=self._upload_id, PartNumber=number, Body=data
+                )
+            self._parts[number - 1]["ETag"] = response["ETag"]
+        finally:
+            self._slots.release()
+
+    def _raise_failed(self) -> None:
+        for task in list(self._inflight):
+            if task.done() and task.exception():
+                raise task.exception()
+
+    async def commit(self, choose_target: Callable[[], tuple[str, str]] | None = None) -> ObjectInfo:
+        """Make the object exist (never overwriting) and return where it landed."""
+        if self._upload_id is None:
+            self.target = (choose_target or self.choose_target)()
+            bucket, key = self.target
+            await self.store.put_bytes(bucket, key, bytes(self._buffer), self.content_type)
+        else:
+            if self._buffer:
+                await self._send_part(bytes(self._buffer))
+            self._buffer.clear()
+            if self._inflight:
+                await asyncio.gather(*self._inflight)
+            self._raise_failed()
+            bucket, key = self.target
+            async with translate_errors(f"complete upload of {key}"):
+                await self.store.client.complete_multipart_upload(
+                    Bucket=bucket, Key=key, UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts}, IfNoneMatch="*",
+                )
+        self._committed = True
+        self._buffer = bytearray()
+        return ObjectInfo(bucket=self.target[0], key=self.target[1], size=self.size)
+
+    async def abort(self) -> None:
+        """Drop everything written so far; safe to call more than once."""
+        self._buffer = bytearray()
+        for task in list(self._inflight):
+            task.cancel()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self._upload_id is not None and not self._committed:
+            bucket, key = self.target
+            upload_id, self._upload_id = self._upload_id, None
+            try:
+                async with translate_errors(f"abort upload of {key}"):
+                    await self.store.client.abort_multipart_upload(
+                        Bucket=bucket, Key=key, UploadId=upload_id
+                    )
+            except DepotError:
+                pass  # the bucket's lifecycle rule aborts stale uploads

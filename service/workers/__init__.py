@@ -1,0 +1,1 @@
+"""arq workers: everything slow runs here. Never imports Litestar."""
