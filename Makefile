@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test bench lint clean
 
+# Extra install steps the tests need (helm, a browser, ...) live in mk/*.mk and add to TEST_TOOLS.
+TEST_TOOLS :=
+-include mk/*.mk
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -19,7 +23,7 @@ $(STAMP): pyproject.toml
 run: install ## SeaweedFS + Redis + API on :8080 + one worker; Ctrl+C stops all
 	$(BIN)/depot dev
 
-test: install ## every test, against real SeaweedFS and Redis started by the fixtures
+test: install $(TEST_TOOLS) ## every test, against real SeaweedFS and Redis started by the fixtures
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install ## performance against direct S3 (never part of `make test`)

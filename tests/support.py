@@ -98,3 +98,11 @@ def pattern_chunks(size: int, chunk: int = MIB, seed: int = 7) -> Iterator[bytes
         yield (n.to_bytes(8, "big") + block)[:take]
         sent += take
         n += 1
+
+
+def run_worker_burst(env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``depot worker --burst``: a real arq worker that exits when the queue is empty."""
+    return subprocess.run(
+        [sys.executable, "-m", "service", "worker", "--burst"], env=env, capture_output=True,
+        text=True, timeout=timeout, check=False,
+    )

@@ -1,5 +1,6 @@
 """Dependency providers: handlers receive clients opened by the lifespan, never create them."""
 
+from arq.connections import ArqRedis
 from litestar.datastructures import State
 from litestar.di import Provide
 
@@ -15,7 +16,13 @@ def provide_settings(state: State) -> Settings:
     return state.settings
 
 
+def provide_jobs(state: State) -> ArqRedis:
+    """The arq pool for enqueueing background jobs."""
+    return state.jobs
+
+
 DEPENDENCIES = {
     "files": Provide(provide_files, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
+    "jobs": Provide(provide_jobs, sync_to_thread=False),
 }

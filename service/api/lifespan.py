@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from arq.connections import ArqRedis
 from litestar import Litestar
 
 from service.errors import DependencyDown
@@ -22,8 +23,11 @@ def lifespan_for(settings: Settings):
             objects = await stack.enter_async_context(ObjectStore.open(settings))
             index = await stack.enter_async_context(Index.open(settings.redis_url, settings.redis_prefix))
             files = FileStore(objects, index, settings)
+            jobs = ArqRedis.from_url(settings.redis_url, socket_connect_timeout=3)  # lazy: connects on use
+            stack.push_async_callback(jobs.aclose)
             app.state.settings = settings
             app.state.files = files
+            app.state.jobs = jobs
             try:
                 await objects.ensure_buckets(files.buckets())
             except DependencyDown as exc:
