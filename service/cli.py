@@ -40,12 +40,17 @@ def serve(
 
 
 @app.command()
-def worker(burst: bool = typer.Option(False, help="exit when the queue is empty")) -> None:
+def worker(
+    burst: bool = typer.Option(False, help="exit when the queue is empty"),
+    check: bool = typer.Option(False, help="exit 0 if this host's worker is healthy, 1 if not (a probe)"),
+) -> None:
     """Run an arq worker for background jobs."""
     from arq.worker import Worker
 
-    from service.workers.settings import worker_options
+    from service.workers.settings import check_health, worker_options
 
+    if check:
+        raise typer.Exit(asyncio.run(check_health(get_settings())))
     Worker(**worker_options(get_settings()), burst=burst).run()
 
 
@@ -114,6 +119,12 @@ def dev(
         typer.echo("stopped")
     if not stopping:
         raise typer.Exit(1)
+
+
+# Client commands (upload, ls, get, info, rm, stats, import, tasks, models) live in service/client/.
+from service.client.commands import register as register_client_commands  # noqa: E402
+
+register_client_commands(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,10 +59,10 @@ class Server:
 
 def _spawn(name: str, argv: Sequence[str], log_path: Path, env: dict | None = None) -> subprocess.Popen:
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen(
-        list(argv), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
+    with open(log_path, "ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            list(argv), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
 
 def _wait(server: Server, ready, timeout: float) -> Server:

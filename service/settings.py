@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="API server processes")
+
+    # Background worker (the chart derives the pod's terminationGracePeriodSeconds from this)
+    worker_job_completion_wait: int = Field(60, ge=0, description="seconds running jobs get to finish on SIGTERM")
     log_level: str = "INFO"
     log_json: bool = True
     debug: bool = False
@@ -44,6 +47,21 @@ class Settings(BaseSettings):
     hf_token: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
+
+    # Model imports (docs/README "Model imports"): required files, retries, ZIP limits, cache
+    model_required_files: str = Field(
+        "config.json;pytorch_model.bin,*.safetensors;tokenizer.json,tokenizer_config.json,tokenizer.model",
+        description="files a GitHub or ZIP model must hold: ';' separates requirements, ',' alternatives "
+        "(globs allowed). Hugging Face repos need only config.json plus weights",
+    )
+    model_retry_delay: float = Field(10.0, ge=0, description="seconds before the first retry of a transient "
+                                     "import fault; doubled for the next")
+    model_zip_max_bytes: int = Field(10 * 1024 * MIB, ge=1, description="largest ZIP accepted, bytes")
+    model_zip_max_unpacked: int = Field(20 * 1024 * MIB, ge=1, description="largest total unpacked size")
+    model_zip_max_ratio: int = Field(100, ge=1, description="largest unpacked/packed ratio of an entry")
+    model_zip_max_entries: int = Field(10_000, ge=1, description="most entries in one ZIP")
+    model_cache_bytes: int = Field(20 * 1024 * MIB, ge=0, description="bytes of upstream files kept for "
+                                   "re-imports of the same commit (least recently used go first); 0 = off")
 
     # Access control (hashed keys with scopes); empty means auth off
     api_keys: str = ""

@@ -84,8 +84,11 @@ def api(base_env: dict[str, str], tmp_path_factory) -> Iterator[ApiServer]:
 def wipe(s3, redis_client: redis.Redis, settings: Settings) -> None:
     """Empty every Depot bucket (objects and open multipart uploads) and the Redis db."""
     redis_client.flushdb()
-    for bucket in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
-        if not bucket.startswith(settings.bucket_prefix):
+    # SeaweedFS lists no buckets without IAM configured, so name them.
+    for bucket in (settings.bucket("training"), settings.bucket("ingestion"), settings.bucket("models")):
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except s3.exceptions.ClientError:
             continue
         for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
             s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])

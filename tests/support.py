@@ -45,10 +45,9 @@ def start_api(base_env: dict[str, str], workdir: Path, ready_path: str = "/healt
     env = {**base_env, "DEPOT_HOST": "127.0.0.1", "DEPOT_PORT": str(port), "TMPDIR": str(tmpdir),
            **{f"DEPOT_{k.upper()}": v for k, v in overrides.items()}}
     log_path = workdir / f"api-{port}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve"], env=env,
-        stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
-    )
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "service", "serve"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
     server = ApiServer(f"http://127.0.0.1:{port}", process, env, tmpdir, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -106,3 +105,26 @@ def run_worker_burst(env: dict[str, str], timeout: float = 120) -> subprocess.Co
         [sys.executable, "-m", "service", "worker", "--burst"], env=env, capture_output=True,
         text=True, timeout=timeout, check=False,
     )
+
+
+def raw_http(url: str, request: bytes, timeout: float = 10) -> tuple[int, bytes]:
+    """Send bytes as they are (lying headers included) and return (status, body)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        sock.sendall(request)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+                head, sep, body = received.partition(b"\r\n\r\n")
+                if sep and b"content-length:" in head.lower():
+                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    if len(body) >= length:
+                        break
+        except (ConnectionResetError, TimeoutError):
+            pass
+    head, _, body = received.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body

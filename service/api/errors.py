@@ -1,13 +1,12 @@
 """The one place where failures become HTTP responses: ``{"success": false, "error": ...}``."""
 
-import logging
-
+import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from service.errors import DepotError, RangeNotSatisfiable
 
-log = logging.getLogger("depot.api")
+log = structlog.get_logger("depot.api")
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -19,8 +18,8 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 def depot_error(request: Request, exc: DepotError) -> Response:
     if exc.status_code >= 500:
-        log.warning("dependency failure on %s %s: %s", request.method, request.url.path, exc.message,
-                    exc_info=exc.__cause__)
+        log.warning("dependency failure", method=request.method, path=request.url.path, error=exc.message,
+                    cause=repr(exc.__cause__))
     headers = {"Content-Range": f"bytes */{exc.size}"} if isinstance(exc, RangeNotSatisfiable) else None
     if exc.status_code == 503:
         headers = {"Retry-After": "5"}
@@ -42,7 +41,7 @@ def http_error(_: Request, exc: HTTPException) -> Response:
 
 
 def unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("unhandled error", method=request.method, path=request.url.path, exc_info=exc)
     return error_response(500, "internal server error")
 
 

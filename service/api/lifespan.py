@@ -1,10 +1,10 @@
 """Long-lived clients, opened once per process and kept on ``app.state``."""
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from arq.connections import ArqRedis
+import structlog
 from litestar import Litestar
 
 from service.errors import DependencyDown
@@ -13,7 +13,7 @@ from service.storage.files import FileStore
 from service.storage.index import Index
 from service.storage.objects import ObjectStore
 
-log = logging.getLogger("depot.api")
+log = structlog.get_logger("depot.api")
 
 
 def lifespan_for(settings: Settings):
@@ -32,7 +32,7 @@ def lifespan_for(settings: Settings):
                 await objects.ensure_buckets(files.buckets())
             except DependencyDown as exc:
                 # Start anyway: /health/ready says 503 and retries until S3 is back.
-                log.warning("storage not ready at start-up: %s", exc.message)
+                log.warning("storage not ready at start-up", error=exc.message)
             yield
 
     return lifespan

@@ -146,6 +146,7 @@ class FileStore:
         """Delete object, manifest and index entry; the manifest goes first so a crash
         midway leaves at most an invisible orphan object, never a visible broken file."""
         purpose, category, name = parse_file_path(path)
+        path = file_path(purpose, category, name)  # canonical: no leading slash
         indexed = await self.index.get(path)
         bucket = self.bucket_for(purpose)
         try:

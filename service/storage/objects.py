@@ -122,10 +122,12 @@ class ObjectStore:
             await self.client.head_bucket(Bucket=bucket)
 
     def writer(
-        self, content_type: str, choose_target: Callable[[], tuple[str, str]]
+        self, content_type: str, choose_target: Callable[[], tuple[str, str]], overwrite: bool = False
     ) -> "ObjectWriter":
-        """A streaming writer; ``choose_target`` names (bucket, key) when bytes must land."""
-        return ObjectWriter(self, content_type, choose_target)
+        """A streaming writer; ``choose_target`` names (bucket, key) when bytes must land.
+
+        ``overwrite`` lets an idempotent job rewrite a key an earlier try left behind."""
+        return ObjectWriter(self, content_type, choose_target, overwrite)
 
     async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         """Create a small object; never overwrites (409 when the key exists)."""
@@ -190,13 +192,14 @@ class ObjectStore:
         if response.get("Errors"):
             raise DependencyDown(f"delete: storage refused {response['Errors'][0].get('Key')}")
 
-    async def copy(self, source: ObjectInfo, bucket: str, key: str) -> None:
+    async def copy(self, source: ObjectInfo, bucket: str, key: str, overwrite: bool = False) -> None:
         """Server-side copy (multipart for very large objects); bytes never pass through us."""
         async with translate_errors(f"copy to {key}"):
             if source.size <= COPY_LIMIT:
+                condition = {} if overwrite else {"IfNoneMatch": "*"}
                 await self.client.copy_object(
                     Bucket=bucket, Key=key, CopySource={"Bucket": source.bucket, "Key": source.key},
-                    IfNoneMatch="*",
+                    **condition,
                 )
             else:
                 await self.client.copy(
@@ -211,6 +214,35 @@ class ObjectStore:
                 for item in page.get("Contents", []):
                     if item["Key"].endswith(suffix):
                         yield item["Key"]
+
+    async def head(self, bucket: str, key: str) -> int | None:
+        """The size of an object, or None when it does not exist."""
+        try:
+            async with translate_errors(f"check {key}"):
+                response = await self.client.head_object(Bucket=bucket, Key=key)
+        except NotFound:
+            return None
+        return int(response["ContentLength"])
+
+    async def read_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start..end`` (inclusive) of an object, for small reads such as ZIP directories."""
+        stream = await self.open_read(bucket, key, start, end)
+        return b"".join([chunk async for chunk in stream.chunks])
+
+    async def iter_objects(self, bucket: str, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Every object under ``prefix`` with its size, paged."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        async with translate_errors(f"list {bucket}/{prefix}"):
+            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(bucket=bucket, key=item["Key"], size=int(item["Size"]))
+
+    async def delete_prefix(self, bucket: str, prefix: str, keep: set[str] | None = None) -> int:
+        """Delete every object under ``prefix`` except ``keep``; returns how many went."""
+        doomed = [o.key async for o in self.iter_objects(bucket, prefix) if o.key not in (keep or set())]
+        for start in range(0, len(doomed), 1000):
+            await self.delete(bucket, doomed[start:start + 1000])
+        return len(doomed)
 
     async def open_multipart_uploads(self, bucket: str) -> list[str]:
         """Keys with multipart uploads still open (tests and `depot verify`)."""
@@ -229,9 +261,11 @@ class ObjectWriter:
     is visible until ``commit``; ``abort`` removes every trace."""
 
     def __init__(
-        self, store: ObjectStore, content_type: str, choose_target: Callable[[], tuple[str, str]]
+        self, store: ObjectStore, content_type: str, choose_target: Callable[[], tuple[str, str]],
+        overwrite: bool = False,
     ) -> None:
         self.store = store
+        self.overwrite = overwrite
         self.content_type = content_type
         self.choose_target = choose_target
         self.part_size = store.settings.part_size
@@ -292,7 +326,8 @@ class ObjectWriter:
         if self._upload_id is None:
             self.target = (choose_target or self.choose_target)()
             bucket, key = self.target
-            await self.store.put_bytes(bucket, key, bytes(self._buffer), self.content_type)
+            put = self.store.replace_bytes if self.overwrite else self.store.put_bytes
+            await put(bucket, key, bytes(self._buffer), self.content_type)
         else:
             if self._buffer:
                 await self._send_part(bytes(self._buffer))
@@ -302,9 +337,10 @@ class ObjectWriter:
             self._raise_failed()
             bucket, key = self.target
             async with translate_errors(f"complete upload of {key}"):
+                condition = {} if self.overwrite else {"IfNoneMatch": "*"}
                 await self.store.client.complete_multipart_upload(
                     Bucket=bucket, Key=key, UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts}, IfNoneMatch="*",
+                    MultipartUpload={"Parts": self._parts}, **condition,
                 )
         self._committed = True
         self._buffer = bytearray()

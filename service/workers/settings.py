@@ -1,18 +1,21 @@
 """arq worker configuration: functions, clients opened in on_startup, limits."""
 
+import socket
 from contextlib import AsyncExitStack
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.constants import default_queue_name
+from arq.worker import async_check_health
 
 from service.settings import Settings, get_settings
 from service.storage.files import FileStore
 from service.storage.index import Index
 from service.storage.objects import ObjectStore
-from service.workers import jobs
+from service.workers import jobs, model_imports
 
 JOB_TIMEOUT = 3600  # seconds; the chart's terminationGracePeriodSeconds follows job_completion_wait
-JOB_COMPLETION_WAIT = 60
+HEALTH_CHECK_INTERVAL = 15  # seconds; the record expires 1 s later, so a stuck worker fails its probe
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -21,6 +24,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     objects = await stack.enter_async_context(ObjectStore.open(settings))
     index = await stack.enter_async_context(Index.open(settings.redis_url, settings.redis_prefix))
     ctx.update(settings=settings, stack=stack, files=FileStore(objects, index, settings))
+    await model_imports.open_clients(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -30,12 +34,24 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker``: one place for every limit."""
     return {
-        "functions": [jobs.reindex],
+        "functions": [jobs.import_model, jobs.reindex],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "max_tries": 3,
         "job_timeout": JOB_TIMEOUT,
-        "job_completion_wait": JOB_COMPLETION_WAIT,
+        "job_completion_wait": settings.worker_job_completion_wait,
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
+        "health_check_key": health_check_key(),
         "ctx": {"settings": settings},
     }
+
+
+def health_check_key() -> str:
+    """This process's health record: one per pod (hostname), so one replica cannot vouch for another."""
+    return f"{default_queue_name}:health-check:{socket.gethostname()}"
+
+
+async def check_health(settings: Settings) -> int:
+    """0 if this host's worker recorded its health recently, else 1 (``depot worker --check``, a probe)."""
+    return await async_check_health(RedisSettings.from_dsn(settings.redis_url), health_check_key())

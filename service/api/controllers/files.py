@@ -61,7 +61,7 @@ class FilesController(Controller):
         operation_id="getFile",
         responses={
             200: ResponseSpec(MetadataResponse, description="the file (or its metadata with ?metadata=true)"),
-            206: ResponseSpec(None, description="a byte range of the file"),
+            206: ResponseSpec(bytes, description="a byte range of the file", media_type="application/octet-stream"),
             416: ResponseSpec(ErrorBody, description="range not satisfiable"),
             **ERRORS,
         },

@@ -3,8 +3,9 @@
 import asyncio
 
 from litestar import Controller, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
-from service.api.schemas import Health
+from service.api.schemas import ErrorBody, Health
 from service.errors import DepotError
 from service.storage.files import FileStore
 
@@ -18,7 +19,7 @@ class HealthController(Controller):
         """The process answers."""
         return Health(status="ok")
 
-    @get("/ready", operation_id="ready", responses={503: None})
+    @get("/ready", operation_id="ready", responses={503: ResponseSpec(ErrorBody, description="a dependency is down")})
     async def ready(self, files: FileStore) -> Response[Health]:
         """S3 (all buckets, created if missing) and Redis answer; 503 otherwise."""
 

@@ -37,6 +37,7 @@ class UploadController(Controller):
         announced = request.headers.get("content-length")
         if announced and announced.isdigit() and int(announced) > settings.max_upload_size + FORM_OVERHEAD:
             raise TooLarge(f"file exceeds the upload limit of {settings.max_upload_size} bytes")
+        await files.index.ping()  # fail fast (503) rather than stream a file that cannot be indexed
         form = UploadForm(settings.max_description_length, settings.max_metadata_bytes)
         pending: PendingUpload | None = None
         try:

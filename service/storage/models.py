@@ -1,0 +1,169 @@
+"""The model registry and import tasks: JSON in the models bucket (the truth), Redis as index.
+
+Redis keys (under ``<redis_prefix>models:``): ``task:<id>`` (the task record), ``claim:<model
+id>`` (the task that imports or imported it: the 409 check, taken atomically for every model
+of a request at once), ``model:<id>`` (a list entry) and the ``idx:*`` sorted sets for pages.
+A model exists once its manifest exists: files are written first, the manifest last."""
+
+import json
+from typing import Any
+
+import redis.asyncio as redis
+
+from service.domain.models import (
+    ModelManifest, Source, TaskRecord, TaskStatus, files_prefix, manifest_key, task_key,
+)
+from service.domain.records import format_time, time_score, utc_now
+from service.errors import Conflict, NotFound
+from service.settings import Settings
+from service.storage.index import translate_errors as redis_errors
+from service.storage.objects import ObjectStore
+
+_CLAIM = """
+for i = 1, #KEYS do
+  local owner = redis.call('GET', KEYS[i])
+  if owner and owner ~= ARGV[1] then return i end
+end
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
+return 0
+"""
+
+_RELEASE = """
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]); n = n + 1 end
+end
+return n
+"""
+
+JSON = "application/json"
+
+
+class ModelStore:
+    def __init__(self, objects: ObjectStore, client: redis.Redis, settings: Settings) -> None:
+        self.objects = objects
+        self.client = client
+        self.settings = settings
+        self.bucket = settings.bucket("models")
+        self.prefix = f"{settings.redis_prefix}models:"
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
+
+    def _key(self, kind: str, name: str = "") -> str:
+        return f"{self.prefix}{kind}:{name}" if name else f"{self.prefix}{kind}"
+
+    async def ensure_bucket(self) -> None:
+        await self.objects.ensure_buckets([self.bucket])
+
+    # tasks ----------------------------------------------------------------------
+    async def save_task(self, task: TaskRecord) -> None:
+        """S3 first (durable), then the Redis copy that status polls read."""
+        task.updated_at = format_time(utc_now())
+        raw = task.model_dump_json().encode()
+        await self.objects.replace_bytes(self.bucket, task_key(task.id), raw, JSON)
+        async with redis_errors("save task"):
+            await self.client.set(self._key("task", task.id), raw)
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        async with redis_errors("read task"):
+            raw = await self.client.get(self._key("task", task_id))
+        if raw:
+            return TaskRecord.model_validate_json(raw)
+        try:
+            data = await self.objects.get_json(self.bucket, task_key(task_id))
+        except NotFound:
+            raise NotFound(f"task {task_id} not found") from None
+        return TaskRecord.model_validate(data)
+
+    # claims: one task per model id ------------------------------------------------
+    async def claim(self, model_ids: list[str], task_id: str) -> None:
+        """Reserve every id for ``task_id`` or none; 409 names the first one taken."""
+        for mid in model_ids:
+            if await self.objects.head(self.bucket, manifest_key(mid)) is not None:
+                raise Conflict(f"model {mid} already exists")
+        async with redis_errors("claim model"):
+            taken = await self._claim(keys=[self._key("claim", m) for m in model_ids], args=[task_id])
+        if taken:
+            raise Conflict(f"model {model_ids[int(taken) - 1]} is already imported or being imported")
+
+    async def release(self, model_ids: list[str], task_id: str) -> None:
+        async with redis_errors("release model"):
+            await self._release(keys=[self._key("claim", m) for m in model_ids], args=[task_id])
+
+    async def claimed_by(self, mid: str) -> str | None:
+        async with redis_errors("read claim"):
+            return await self.client.get(self._key("claim", mid))
+
+    # models -----------------------------------------------------------------------
+    async def find_manifest(self, mid: str) -> ModelManifest | None:
+        try:
+            return ModelManifest.model_validate(await self.objects.get_json(self.bucket, manifest_key(mid)))
+        except NotFound:
+            return None
+
+    async def publish(self, manifest: ModelManifest) -> ModelManifest:
+        """Write the manifest (the completion mark) and index it; a rerun finds its own mark."""
+        try:
+            await self.objects.put_bytes(self.bucket, manifest_key(manifest.id),
+                                         manifest.model_dump_json(indent=2).encode(), JSON)
+        except Conflict:
+            existing = await self.find_manifest(manifest.id)
+            if existing is None or existing.task_id != manifest.task_id:
+                raise Conflict(f"model {manifest.id} already exists") from None
+            manifest = existing
+        await self._index(manifest)
+        return manifest
+
+    async def _index(self, manifest: ModelManifest) -> None:
+        score = time_score(manifest.imported_at)
+        async with redis_errors("index model"):
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(self._key("model", manifest.id), json.dumps(manifest.list_view()))
+                pipe.zadd(self._key("idx", "all"), {manifest.id: score})
+                pipe.zadd(self._key("idx", manifest.source.value), {manifest.id: score})
+                pipe.set(self._key("claim", manifest.id), manifest.task_id)
+                await pipe.execute()
+
+    async def get_model(self, mid: str) -> ModelManifest:
+        manifest = await self.find_manifest(mid)
+        if manifest is None:
+            raise NotFound(f"model {mid} not found")
+        return manifest
+
+    async def page(self, source: Source | None, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        order = self._key("idx", source.value if source else "all")
+        async with redis_errors("list models"):
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.zcard(order)
+                pipe.zrevrange(order, offset, offset + limit - 1)
+                total, ids = await pipe.execute()
+            raws = await self.client.mget([self._key("model", i) for i in ids]) if ids else []
+        return total, [json.loads(raw) for raw in raws if raw]
+
+    async def delete_model(self, mid: str) -> None:
+        """Remove files, manifest, index entry and claim; 409 while an import of it runs."""
+        manifest = await self.find_manifest(mid)
+        owner = await self.claimed_by(mid)
+        if manifest is None:
+            if owner is not None and (await self.active_task(owner)) is not None:
+                raise Conflict(f"model {mid} is still being imported")
+            raise NotFound(f"model {mid} not found")
+        await self.objects.delete(self.bucket, [manifest_key(mid)])
+        await self.objects.delete_prefix(self.bucket, files_prefix(mid))
+        async with redis_errors("unindex model"):
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(self._key("model", mid), self._key("claim", mid))
+                pipe.zrem(self._key("idx", "all"), mid)
+                pipe.zrem(self._key("idx", manifest.source.value), mid)
+                await pipe.execute()
+
+    async def active_task(self, task_id: str) -> TaskRecord | None:
+        try:
+            task = await self.get_task(task_id)
+        except NotFound:
+            return None
+        return task if task.task_status in (TaskStatus.PENDING, TaskStatus.RUNNING) else None
+
+    async def discard_files(self, mid: str) -> None:
+        """Remove what a failed import left under the model's prefix (no manifest was written)."""
+        await self.objects.delete_prefix(self.bucket, files_prefix(mid))

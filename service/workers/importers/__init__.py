@@ -1,0 +1,1 @@
+"""Importers: each resolves a source to a commit and yields its files as (path, byte chunks)."""

@@ -1,0 +1,226 @@
+"""The model import job: fetch, stream into the models bucket, publish; retry only what may pass.
+
+Idempotent by construction: files are written under the model's final prefix (a rerun
+overwrites them, or skips those an earlier try finished, known by their tags), strays
+from earlier tries are removed, and the manifest is written last as the completion mark.
+Transient faults raise ``arq.Retry`` with doubling delays up to ``MAX_TRIES``; anything
+else fails the task at once with a message and removes what it wrote."""
+
+import hashlib
+import logging
+import mimetypes
+from collections.abc import AsyncIterable, Iterable
+from typing import Any
+
+from arq import Retry
+
+from service.domain.models import (
+    ModelFile, ModelManifest, Source, TaskRecord, TaskStatus, check_member_path, files_prefix,
+    missing_requirements, parse_requirements, upload_key,
+)
+from service.domain.records import format_time, utc_now
+from service.errors import DepotError, InvalidInput, NotFound
+from service.storage.model_cache import ModelCache
+from service.storage.models import ModelStore
+from service.workers.importers import zipfile as zipimport
+from service.workers.importers.base import SourceFile, Transient, is_transient, new_http_client
+from service.workers.importers.github import GitHub
+from service.workers.importers.huggingface import HuggingFace
+
+log = logging.getLogger("depot.worker")
+MAX_TRIES = 3
+
+
+async def open_clients(ctx: dict[str, Any]) -> None:
+    """Worker start-up: the model store, cache and upstream clients, closed with ``ctx['stack']``."""
+    files, settings = ctx["files"], ctx["settings"]
+    http = new_http_client()
+    ctx["stack"].push_async_callback(http.aclose)
+    ctx["models"] = ModelStore(files.objects, files.index.client, settings)
+    ctx["model_cache"] = ModelCache(files.objects, files.index.client, settings)
+    ctx["hf"] = HuggingFace(settings, http)
+    ctx["github"] = GitHub(settings, http)
+
+
+async def run(ctx: dict[str, Any], task_id: str) -> str:
+    models: ModelStore = ctx["models"]
+    try:
+        task = await models.get_task(task_id)
+    except NotFound:
+        log.warning("import task %s has no record; nothing to do", task_id)
+        return "missing"
+    if task.task_status in (TaskStatus.DONE, TaskStatus.FAILED):
+        return task.task_status.value
+    job_try = int(ctx.get("job_try", 1))
+    task.task_status, task.attempts = TaskStatus.RUNNING, job_try
+    await models.save_task(task)
+    try:
+        await IMPORTERS[task.source](ctx, task)
+    except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+        message = exc.message if isinstance(exc, DepotError) else f"internal error ({type(exc).__name__})"
+        if is_transient(exc) and job_try < MAX_TRIES:
+            delay = ctx["settings"].model_retry_delay * 2 ** (job_try - 1)
+            log.warning("import %s try %d failed, retrying in %.1fs: %s", task.id, job_try, delay, message)
+            task.task_status, task.error_msg = TaskStatus.PENDING, f"try {job_try} failed, retrying: {message}"
+            await _save_quietly(models, task)
+            raise Retry(defer=delay) from exc
+        if not isinstance(exc, DepotError):
+            log.exception("import %s failed unexpectedly", task.id)
+        await _fail(ctx, task, message if job_try < MAX_TRIES or not is_transient(exc)
+                    else f"gave up after {job_try} tries: {message}")
+        return TaskStatus.FAILED.value
+    task.task_status, task.error_msg = TaskStatus.DONE, None
+    await models.save_task(task)
+    return TaskStatus.DONE.value
+
+
+async def _save_quietly(models: ModelStore, task: TaskRecord) -> None:
+    try:
+        await models.save_task(task)
+    except DepotError as exc:
+        log.warning("could not record the retry of %s: %s", task.id, exc.message)
+
+
+async def _fail(ctx: dict[str, Any], task: TaskRecord, message: str) -> None:
+    """Permanent failure: drop partial files and claims so the same import can be asked again."""
+    models: ModelStore = ctx["models"]
+    for mid in task.model_ids:
+        manifest = await models.find_manifest(mid)
+        if manifest is None or manifest.task_id != task.id:
+            await models.discard_files(mid)
+    await models.release(task.model_ids, task.id)
+    if task.source is Source.LOCAL:
+        await models.objects.delete(models.bucket, [upload_key(task.id)])
+    task.task_status, task.error_msg = TaskStatus.FAILED, message
+    await models.save_task(task)
+
+
+async def _store_file(models: ModelStore, key: str, f: SourceFile, task: TaskRecord) -> ModelFile:
+    """One file into S3 (or kept, if an earlier try of this task finished it), hashed as it passes."""
+    size = await models.objects.head(models.bucket, key)
+    if size is not None and (f.size is None or size == f.size):
+        tags = await models.objects.get_tags(models.bucket, key)
+        if tags.get("task") == task.id and tags.get("sha256") and (f.sha256 in (None, tags["sha256"])):
+            return ModelFile(path=f.path, size=size, sha256=tags["sha256"])
+    content_type = mimetypes.guess_type(f.path)[0] or "application/octet-stream"
+    writer = models.objects.writer(content_type, lambda: (models.bucket, key), overwrite=True)
+    hasher = hashlib.sha256()
+    try:
+        async for chunk in f.chunks():
+            hasher.update(chunk)
+            await writer.write(chunk)
+        if f.size is not None and writer.size != f.size:
+            raise Transient(f"{f.path}: got {writer.size} bytes, expected {f.size}")
+        if f.sha256 and hasher.hexdigest() != f.sha256:
+            raise Transient(f"{f.path}: checksum mismatch")
+        await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise
+    digest = hasher.hexdigest()
+    tags = {"source": task.source.prefix, "sha256": digest, "task": task.id}
+    if task.resolved_commit:
+        tags["commit"] = task.resolved_commit
+    await models.objects.set_tags(models.bucket, key, tags)
+    return ModelFile(path=f.path, size=writer.size, sha256=digest)
+
+
+async def _write_model(ctx: dict[str, Any], task: TaskRecord, mid: str, name: str,
+                       files: Iterable[SourceFile] | AsyncIterable[SourceFile],
+                       requirements: list[list[str]] | None) -> ModelManifest:
+    models: ModelStore = ctx["models"]
+    prefix = files_prefix(mid)
+    written: list[ModelFile] = []
+    if isinstance(files, AsyncIterable):
+        async for f in files:
+            written.append(await _store_file(models, prefix + check_member_path(f.path), f, task))
+    else:
+        for f in files:
+            written.append(await _store_file(models, prefix + check_member_path(f.path), f, task))
+    if requirements and (missing := missing_requirements([f.path for f in written], requirements)):
+        raise InvalidInput(f"{name} lacks required files: {', '.join(missing)}")
+    return await _publish(models, task, mid, name, written)
+
+
+async def _publish(models: ModelStore, task: TaskRecord, mid: str, name: str,
+                   files: list[ModelFile]) -> ModelManifest:
+    prefix = files_prefix(mid)
+    await models.objects.delete_prefix(models.bucket, prefix, keep={prefix + f.path for f in files})
+    manifest = ModelManifest(
+        id=mid, source=task.source, name=name, revision=task.revision, resolved_commit=task.resolved_commit,
+        files=sorted(files, key=lambda f: f.path), size=sum(f.size for f in files),
+        imported_at=format_time(utc_now()), task_id=task.id,
+    )
+    return await models.publish(manifest)
+
+
+async def _from_upstream(ctx: dict[str, Any], task: TaskRecord, name: str, list_files, requirements) -> None:
+    """Shared by Hub and GitHub: a finished manifest, a cache hit, or a fresh download."""
+    models: ModelStore = ctx["models"]
+    cache: ModelCache = ctx["model_cache"]
+    mid = task.model_ids[0]
+    done = await models.find_manifest(mid)
+    if done is not None and done.task_id == task.id:
+        await models.publish(done)  # a rerun after the mark: make sure it is indexed
+        return
+    entry = cache.entry_name(task.source, name, task.resolved_commit)
+    cached = await cache.lookup(entry)
+    if cached is not None and await cache.restore(entry, cached, files_prefix(mid)):
+        task.details["cache_hit"] = True
+        await _publish(models, task, mid, name, cached)
+        return
+    manifest = await _write_model(ctx, task, mid, name, await list_files(), requirements)
+    try:
+        await cache.remember(entry, manifest.files, files_prefix(mid))
+    except DepotError as exc:
+        log.warning("could not cache %s: %s", mid, exc.message)
+
+
+async def import_huggingface(ctx: dict[str, Any], task: TaskRecord) -> None:
+    hf: HuggingFace = ctx["hf"]
+    repo = task.details["repo"]
+    task.resolved_commit = await hf.resolve(repo, task.revision)
+    await ctx["models"].save_task(task)
+
+    async def list_files() -> list[SourceFile]:
+        return await hf.list_files(repo, task.resolved_commit)
+
+    await _from_upstream(ctx, task, repo, list_files, None)
+
+
+async def import_github(ctx: dict[str, Any], task: TaskRecord) -> None:
+    github: GitHub = ctx["github"]
+    owner, repo = task.details["owner"], task.details["repo"]
+    task.resolved_commit = await github.resolve(owner, repo, task.revision)
+    await ctx["models"].save_task(task)
+
+    async def list_files():
+        return github.files(owner, repo, task.resolved_commit)
+
+    requirements = parse_requirements(ctx["settings"].model_required_files)
+    await _from_upstream(ctx, task, f"{owner}/{repo}", list_files, requirements)
+
+
+async def import_local(ctx: dict[str, Any], task: TaskRecord) -> None:
+    models: ModelStore = ctx["models"]
+    key, size = upload_key(task.id), task.details["size"]
+    pending = []
+    for mid, name in zip(task.model_ids, task.details["names"], strict=True):
+        done = await models.find_manifest(mid)
+        if done is not None and done.task_id == task.id:
+            await models.publish(done)  # a rerun after the mark: make sure it is indexed
+        else:
+            pending.append((mid, name))
+    if not pending:
+        await models.objects.delete(models.bucket, [key])
+        return
+    entries = await zipimport.read_directory(models.objects, models.bucket, key, size, ctx["settings"])
+    plan = zipimport.plan_models(entries, task.details.get("model_name"), task.details["fallback_name"],
+                                 ctx["settings"])
+    for mid, name in pending:
+        sources = [zipimport.entry_source(models.objects, models.bucket, key, e, p) for p, e in plan[name]]
+        await _write_model(ctx, task, mid, name, sources, None)
+    await models.objects.delete(models.bucket, [key])
+
+
+IMPORTERS = {Source.HUGGINGFACE: import_huggingface, Source.GITHUB: import_github, Source.LOCAL: import_local}
