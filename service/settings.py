@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     bucket_prefix: str = Field("depot-", pattern=r"^[a-z0-9][a-z0-9.-]{0,40}$")
     part_size: int = Field(8 * MIB, ge=5 * MIB, description="S3 multipart part size in bytes")
-    part_concurrency: int = Field(4, ge=1, le=32, description="parts uploaded at once per upload")
+    part_concurrency: int = Field(3, ge=1, le=32, description="parts in flight per upload (memory: about (n+1) parts)")
 
     # Redis: index and job queue
     redis_url: str = "redis://localhost:6379/0"
@@ -35,12 +35,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="API server processes")
-
-    # Background worker (the chart derives the pod's terminationGracePeriodSeconds from this)
-    worker_job_completion_wait: int = Field(60, ge=0, description="seconds running jobs get to finish on SIGTERM")
     log_level: str = "INFO"
     log_json: bool = True
     debug: bool = False
+
+    # Background worker (the chart derives the pod's terminationGracePeriodSeconds from this)
+    worker_job_completion_wait: int = Field(60, ge=0, description="seconds running jobs get to finish on SIGTERM")
 
     # Upstreams for model imports
     hf_endpoint: str = "https://huggingface.co"

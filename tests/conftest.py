@@ -15,6 +15,9 @@ from tests.support import ApiServer, start_api
 
 TEST_MAX_UPLOAD = 24 * 1024 * 1024
 
+# Fixtures of the model-import suites (fake Hub and GitHub, an API pointed at them).
+pytest_plugins = ["tests.integration.model_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory) -> Iterator[Server]:

@@ -11,6 +11,9 @@ from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from service import __version__
 from service.api.controllers.files import FilesController
 from service.api.controllers.health import HealthController
+from service.api.controllers.model_uploads import ModelUploadController
+from service.api.controllers.models import ModelsController
+from service.api.controllers.ui import UIController
 from service.api.controllers.uploads import UploadController
 from service.api.deps import DEPENDENCIES
 from service.api.errors import EXCEPTION_HANDLERS
@@ -39,7 +42,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
     )
     return Litestar(
-        route_handlers=[UploadController, FilesController, HealthController, MetricsController],
+        route_handlers=[UploadController, FilesController, HealthController, MetricsController, UIController,
+                        ModelUploadController, ModelsController],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan_for(settings)],

@@ -6,6 +6,7 @@ from litestar.di import Provide
 
 from service.settings import Settings
 from service.storage.files import FileStore
+from service.storage.models import ModelStore
 
 
 def provide_files(state: State) -> FileStore:
@@ -21,8 +22,19 @@ def provide_jobs(state: State) -> ArqRedis:
     return state.jobs
 
 
+def provide_models(state: State) -> ModelStore:
+    return state.models
+
+
+def provide_upstreams(state: State):
+    """Hugging Face and GitHub clients for upstream checks (``service.api.imports.Upstreams``)."""
+    return state.upstreams
+
+
 DEPENDENCIES = {
     "files": Provide(provide_files, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
     "jobs": Provide(provide_jobs, sync_to_thread=False),
+    "models": Provide(provide_models, sync_to_thread=False),
+    "upstreams": Provide(provide_upstreams, sync_to_thread=False),
 }

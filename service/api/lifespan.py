@@ -7,7 +7,9 @@ from arq.connections import ArqRedis
 import structlog
 from litestar import Litestar
 
+from service.api.imports import open_model_imports
 from service.errors import DependencyDown
+from service.memory import pin_mmap_threshold
 from service.settings import Settings
 from service.storage.files import FileStore
 from service.storage.index import Index
@@ -19,6 +21,7 @@ log = structlog.get_logger("depot.api")
 def lifespan_for(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pin_mmap_threshold()
         async with AsyncExitStack() as stack:
             objects = await stack.enter_async_context(ObjectStore.open(settings))
             index = await stack.enter_async_context(Index.open(settings.redis_url, settings.redis_prefix))
@@ -28,8 +31,10 @@ def lifespan_for(settings: Settings):
             app.state.settings = settings
             app.state.files = files
             app.state.jobs = jobs
+            app.state.models, app.state.upstreams = await open_model_imports(stack, objects, index, settings)
             try:
                 await objects.ensure_buckets(files.buckets())
+                await app.state.models.ensure_bucket()
             except DependencyDown as exc:
                 # Start anyway: /health/ready says 503 and retries until S3 is back.
                 log.warning("storage not ready at start-up", error=exc.message)

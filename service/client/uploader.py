@@ -101,7 +101,7 @@ class BulkUpload:
         self.load_known()
         outcomes: list[Outcome] = []
         with self.progress:
-            total = self.progress.add_task(f"{len(files)} files", total=sum(sizes.values()) or 1)
+            total = self.progress.add_task(f"total ({len(files)} files)", total=sum(sizes.values()) or 1)
             if not files:
                 self.progress.update(total, completed=1)
             pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="upload")

@@ -77,7 +77,8 @@ def check_revision(value: str) -> str:
 
 def check_local_name(value: str) -> str:
     if not _LOCAL_NAME.match(value or ""):
-        raise InvalidInput("invalid model name: letters, digits, '.', '_', '-' (at most 96), starting with a letter or digit")
+        raise InvalidInput("invalid model name: letters, digits, '.', '_', '-' (at most 96), "
+                           "starting with a letter or digit")
     return _no_dots(value, "model name")
 
 

@@ -11,7 +11,13 @@ from typing import Any
 import redis.asyncio as redis
 
 from service.domain.models import (
-    ModelManifest, Source, TaskRecord, TaskStatus, files_prefix, manifest_key, task_key,
+    ModelManifest,
+    Source,
+    TaskRecord,
+    TaskStatus,
+    files_prefix,
+    manifest_key,
+    task_key,
 )
 from service.domain.records import format_time, time_score, utc_now
 from service.errors import Conflict, NotFound

@@ -15,8 +15,16 @@ from typing import Any
 from arq import Retry
 
 from service.domain.models import (
-    ModelFile, ModelManifest, Source, TaskRecord, TaskStatus, check_member_path, files_prefix,
-    missing_requirements, parse_requirements, upload_key,
+    ModelFile,
+    ModelManifest,
+    Source,
+    TaskRecord,
+    TaskStatus,
+    check_member_path,
+    files_prefix,
+    missing_requirements,
+    parse_requirements,
+    upload_key,
 )
 from service.domain.records import format_time, utc_now
 from service.errors import DepotError, InvalidInput, NotFound
@@ -130,6 +138,7 @@ async def _write_model(ctx: dict[str, Any], task: TaskRecord, mid: str, name: st
                        requirements: list[list[str]] | None) -> ModelManifest:
     models: ModelStore = ctx["models"]
     prefix = files_prefix(mid)
+    await models.objects.abort_uploads(models.bucket, prefix)  # a killed earlier try's leftovers
     written: list[ModelFile] = []
     if isinstance(files, AsyncIterable):
         async for f in files:

@@ -10,7 +10,11 @@ from collections.abc import AsyncIterator
 import httpx
 from huggingface_hub import HfApi, hf_hub_url
 from huggingface_hub.errors import (
-    EntryNotFoundError, GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError,
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
 )
 from huggingface_hub.utils import build_hf_headers
 

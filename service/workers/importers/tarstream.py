@@ -78,7 +78,9 @@ def _pax(raw: bytes) -> dict[str, str]:
     return fields
 
 
-async def tar_entries(chunks: AsyncIterator[bytes], chunk: int = 1024 * 1024) -> AsyncIterator[tuple[TarEntry, AsyncIterator[bytes]]]:
+async def tar_entries(
+    chunks: AsyncIterator[bytes], chunk: int = 1024 * 1024
+) -> AsyncIterator[tuple[TarEntry, AsyncIterator[bytes]]]:
     """Yield (entry, data chunks); a caller that skips an entry's data gets it drained for it."""
     reader = _Reader(chunks)
     long_name: str | None = None

@@ -1,0 +1,31 @@
+"""docs/kubernetes.md and NOTES.txt name things the chart really renders."""
+
+import re
+
+from tests.chart.render import CHART, ROOT, render, run_helm
+
+DOC = (ROOT / "docs" / "kubernetes.md").read_text()
+
+
+def test_the_documented_install_renders_what_the_doc_names() -> None:
+    command = re.search(r"^helm install depot charts/depot (.*)$", DOC, flags=re.M)
+    assert command, "one `helm install` command"
+    sets = re.findall(r"--set (\S+)", command.group(1))
+    docs = render(None, *[s.replace("$REGISTRY", "registry.local") for s in sets])
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    named = re.findall(r"kubectl -n depot (?:port-forward|get) (svc|secret)[/ ]([a-z0-9-]+)", DOC)
+    assert len(named) >= 3
+    for kind, name in named:
+        assert ({"svc": "Service", "secret": "Secret"}[kind], name) in names
+    for bucket in ("depot-training", "depot-ingestion", "depot-models"):
+        assert bucket in DOC
+
+
+def test_notes_tell_how_to_reach_api_console_and_upload() -> None:
+    result = run_helm("install", "depot", str(CHART), "--dry-run=client", "--namespace", "depot")
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "port-forward svc/depot 8080:80" in notes
+    assert "port-forward svc/depot-minio-console 9001:9001" in notes
+    assert "/api/v1/data/upload" in notes
+    assert "depot-training" in notes and "sha256" in notes
