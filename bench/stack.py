@@ -22,6 +22,7 @@ import psutil
 from botocore.config import Config
 
 from service.devstack import Server, free_port, stack_env, start_redis, start_seaweedfs
+from service.settings import Settings
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -57,30 +58,36 @@ class Stack:
     def client(self, pool: int = 32):
         return s3_client(self.s3.url, pool)
 
-    def bucket(self, name: str) -> str:
-        return f"{BUCKET_PREFIX}{name}"
+    def settings(self, **overrides: str) -> Settings:
+        """The settings the API processes run with."""
+        values = {k[6:].lower(): v for k, v in self.env.items() if k.startswith("DEPOT_")}
+        return Settings(**{**values, **overrides})
 
     def start_api(self, **overrides: str) -> None:
-        """(Re)start ``depot serve`` with ``DEPOT_*`` overrides; waits for /health/ready."""
+        """(Re)start the main API with ``DEPOT_*`` overrides."""
         self.stop_api()
+        self.api, self.api_url = self.spawn_api(**overrides)
+
+    def spawn_api(self, **overrides: str) -> tuple[subprocess.Popen, str]:
+        """Start one more ``depot serve`` (stopped with the stack); waits for /health/ready."""
         port = free_port()
         env = {**self.env, "DEPOT_PORT": str(port), **{f"DEPOT_{k.upper()}": v for k, v in overrides.items()}}
-        log = open(self.workdir / f"api-{port}.log", "wb")  # noqa: SIM115 - the child keeps it
-        self.api = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+        log_path = self.workdir / f"api-{port}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve"], env=env, stdout=open(log_path, "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT, start_new_session=True,
         )
-        self.children.append(self.api)
-        self.api_url = f"http://127.0.0.1:{port}"
+        self.children.append(process)
+        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if self.api.poll() is not None:
-                raise RuntimeError("API exited:\n" + (self.workdir / f"api-{port}.log").read_text()[-3000:])
+            if process.poll() is not None:
+                raise RuntimeError("API exited:\n" + log_path.read_text(errors="replace")[-3000:])
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.api_url + "/health/ready", timeout=5).status_code == 200:
-                    return
+                if httpx.get(url + "/health/ready", timeout=5).status_code == 200:
+                    return process, url
             time.sleep(0.2)
-        raise RuntimeError("API did not become ready")
+        raise RuntimeError("API did not become ready; see " + str(log_path))
 
     def stop_api(self) -> None:
         if self.api is not None:
@@ -136,7 +143,7 @@ def running_stack(keep: bool = False) -> Iterator[Stack]:
         env.update({k: v for k, v in stack_env(s3, redis).items() if k.startswith("DEPOT_")})
         env.update({
             "DEPOT_HOST": "127.0.0.1", "DEPOT_BUCKET_PREFIX": BUCKET_PREFIX, "DEPOT_DEBUG": "false",
-            "DEPOT_LOG_LEVEL": "WARNING", "DEPOT_MAX_UPLOAD_SIZE": str(4 * GIB), "TMPDIR": str(workdir),
+            "DEPOT_MAX_UPLOAD_SIZE": str(4 * GIB), "TMPDIR": str(workdir),
         })
         stack = Stack(workdir, s3, redis, env)
         stack.client().create_bucket(Bucket=DIRECT_BUCKET)

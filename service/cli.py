@@ -1,7 +1,6 @@
 """``depot``: run the server, the worker, the local stack, and maintenance commands."""
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -49,9 +48,13 @@ def worker(
 
     from service.workers.settings import check_health, worker_options
 
+    from service.logs import configure_logging
+
+    settings = get_settings()
     if check:
-        raise typer.Exit(asyncio.run(check_health(get_settings())))
-    Worker(**worker_options(get_settings()), burst=burst).run()
+        raise typer.Exit(asyncio.run(check_health(settings)))
+    configure_logging(settings.log_level, settings.log_json)
+    Worker(**worker_options(settings), burst=burst).run()
 
 
 @app.command()

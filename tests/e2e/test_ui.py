@@ -113,6 +113,9 @@ def test_pagination_is_newest_first(ui: Page, http):
     expect(rows(ui)).to_have_count(2)
     expect(rows(ui).last).to_contain_text("log00.log")
     expect(ui.get_by_role("button", name="Older →")).to_be_disabled()
+    ui.locator("#view-browse").get_by_label("Status").select_option("failed")  # valid logs never fail
+    expect(ui.locator("#files-empty")).to_be_visible()
+    expect(rows(ui)).to_have_count(0)
 
 
 def test_stats_numbers_match_the_api(ui: Page, http):

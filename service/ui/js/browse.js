@@ -57,8 +57,11 @@ export async function load() {
       offset = Math.max(0, Math.floor((total - 1) / limit()) * limit());
       return load();
     }
-    $("#files-body").replaceChildren(...page.files.map(fileRow));
-    $("#files-empty").hidden = page.files.length > 0;
+    // A server without processing status ignores ``status=``: its files are simply "stored".
+    const wanted = filters().status;
+    const files = wanted ? page.files.filter((f) => (f.status || "stored") === wanted) : page.files;
+    $("#files-body").replaceChildren(...files.map(fileRow));
+    $("#files-empty").hidden = files.length > 0;
     const first = page.files.length ? offset + 1 : 0;
     $("#page-info").textContent = `${first}–${offset + page.files.length} of ${total}`;
     $("#page-prev").disabled = offset === 0;

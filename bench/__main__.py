@@ -1,0 +1,82 @@
+"""``python -m bench``: Depot against direct S3 on a stack of its own; writes bench/results.md.
+
+Options: ``--quick`` (small sizes, one round: a smoke test of the harness),
+``--only upload,small,...`` (a subset), ``--no-write`` (print only)."""
+
+import argparse
+import signal
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import download, listing, models, report, small, upload
+from bench.measure import MIB, Outcome
+from bench.stack import GIB, running_stack
+
+HERE = Path(__file__).parent
+SCENARIOS = ["upload", "small", "download", "listing", "models"]
+SHOWN_SETTINGS = ["workers", "part_size", "part_concurrency", "max_upload_size", "log_level", "log_json", "debug"]
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through running_stack, which stops every server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one round")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds per measurement")
+    parser.add_argument("--no-write", action="store_true", help="do not write bench/results.md")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    args = parser.parse_args(argv)
+    chosen = [s for s in args.only.split(",") if s]
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    signal.signal(signal.SIGTERM, _terminate)
+    rounds = 1 if args.quick else args.rounds
+    started, load_start = datetime.now(UTC), report.load_average()
+    outcomes: list[Outcome] = []
+    failed = False
+    with running_stack(keep=args.keep) as stack:
+        stack.start_api()
+        plan = {
+            "upload": lambda out: (
+                upload.run(stack, [(64 * MIB, 1)] if args.quick else
+                           [(GIB, rounds), (256 * MIB, rounds), (2 * GIB, 1)], out),
+                upload.run_fields_after(stack, 64 * MIB if args.quick else GIB, out),
+            ),
+            "small": lambda out: small.run(stack, 200 if args.quick else 2000, 32, rounds, out),
+            "download": lambda out: download.run(stack, 64 * MIB if args.quick else GIB, rounds, out),
+            "listing": lambda out: listing.run(stack, (100, 1000) if args.quick else (1000, 100_000),
+                                               30 if args.quick else 200, out),
+            "models": lambda out: models.run(stack, 16 * MIB if args.quick else 500 * MIB, 8, rounds, out),
+        }
+        for name in chosen:
+            out = Outcome(name)
+            print(f"\n== {name}", flush=True)
+            start = time.perf_counter()
+            try:
+                plan[name](out)
+            except Exception as exc:  # noqa: BLE001 - report it, go on with the next scenario
+                failed = True
+                traceback.print_exc()
+                out.add("scenario failed", f"{type(exc).__name__}: {str(exc)[:200]}", "", False)
+            out.seconds = time.perf_counter() - start
+            outcomes.append(out)
+        effective = stack.settings()
+        settings = {f"DEPOT_{name.upper()}": getattr(effective, name) for name in SHOWN_SETTINGS}
+    if not args.no_write:
+        changes = (HERE / "changes.md").read_text() if (HERE / "changes.md").exists() else ""
+        report.write(HERE / "results.md", outcomes, report.machine(), settings, started,
+                     (load_start, report.load_average()), changes)
+        print(f"\nwrote {HERE / 'results.md'}")
+    print(f"done in {(datetime.now(UTC) - started).total_seconds() / 60:.1f} min")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
