@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds per measurement")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results.md")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a DEPOT_* setting for the API processes, e.g. --set workers=2")
     args = parser.parse_args(argv)
     chosen = [s for s in args.only.split(",") if s]
     unknown = set(chosen) - set(SCENARIOS)
@@ -42,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     failed = False
     with running_stack(keep=args.keep) as stack:
+        for item in args.set:
+            name, _, value = item.partition("=")
+            stack.env[f"DEPOT_{name.upper()}"] = value
         stack.start_api()
         plan = {
             "upload": lambda out: (

@@ -48,7 +48,7 @@ async def _drive(count: int, concurrency: int, send) -> tuple[float, list[float]
 
 
 async def depot_round(url: str, count: int, concurrency: int, tag: str) -> tuple[float, list[float]]:
-    payload = os.urandom(4096)
+    payload = os.urandom(2048).hex().encode()  # 4 KiB of text: Depot checks a .csv is text
     headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -65,7 +65,7 @@ async def depot_round(url: str, count: int, concurrency: int, tag: str) -> tuple
 
 
 async def direct_round(s3_url: str, count: int, concurrency: int, tag: str) -> tuple[float, list[float]]:
-    payload = os.urandom(4096)
+    payload = os.urandom(2048).hex().encode()
     config = Config(
         request_checksum_calculation="when_required", response_checksum_validation="when_required",
         max_pool_connections=concurrency, s3={"addressing_style": "path"},

@@ -6,6 +6,7 @@ The API's resident memory is sampled from /proc during every Depot transfer."""
 import json
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 from bench.measure import MIB, Outcome, median, reset_peak_rss, timed
@@ -16,12 +17,15 @@ RATIO_TARGET = 0.85
 
 
 def make_file(path: Path, size: int) -> Path:
-    """``size`` incompressible bytes on disk (64 MiB of random data, numbered per block)."""
+    """``size`` incompressible bytes on disk behind a tar header (Depot sniffs a .tar's first bytes)."""
     if path.exists() and path.stat().st_size == size:
         return path
     block = os.urandom(64 * MIB)
+    header = tarfile.TarInfo("payload.bin")
+    header.size = size - tarfile.BLOCKSIZE
     with open(path, "wb") as out:
-        for n in range(0, size, len(block)):
+        out.write(header.tobuf(format=tarfile.USTAR_FORMAT))
+        for n in range(tarfile.BLOCKSIZE, size, len(block)):
             out.write((n.to_bytes(8, "big") + block[8:])[: size - n])
     return path
 

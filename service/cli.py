@@ -62,14 +62,83 @@ def reindex() -> None:
     """Rebuild the Redis index from the manifests in S3 (S3 is the truth)."""
     from service.storage.files import FileStore
     from service.storage.index import Index
+    from service.storage.models import ModelStore
     from service.storage.objects import ObjectStore
 
-    async def run() -> int:
+    async def run() -> tuple[int, int]:
         settings = get_settings()
         async with ObjectStore.open(settings) as objects, Index.open(settings.redis_url, settings.redis_prefix) as index:
-            return await FileStore(objects, index, settings).reindex()
+            files = await FileStore(objects, index, settings).reindex()
+            return files, await ModelStore(objects, index.client, settings).rebuild()
 
-    typer.echo(f"indexed {asyncio.run(run())} files")
+    files, models = asyncio.run(run())
+    typer.echo(f"indexed {files} files")
+    typer.echo(f"indexed {models} models", err=True)
+
+
+@app.command()
+def verify(
+    json_output: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    concurrency: int = typer.Option(4, min=1, max=32, help="files hashed at once (memory: about 1 MiB each)"),
+) -> None:
+    """Re-hash every stored file against its manifest; exit 1 when anything drifted."""
+    import json
+
+    from service.storage.files import FileStore
+    from service.storage.index import Index
+    from service.storage.objects import ObjectStore
+    from service.storage.verify import verify as run_verify
+
+    async def run():
+        settings = get_settings()
+        async with ObjectStore.open(settings) as objects, Index.open(settings.redis_url, settings.redis_prefix) as index:
+            return await run_verify(FileStore(objects, index, settings), concurrency)
+
+    report = asyncio.run(run())
+    if json_output:
+        typer.echo(json.dumps({"checked": report.checked, "bytes": report.bytes, "problems": report.problems,
+                               "open_uploads": report.open_uploads, "drift": report.drift}))
+    else:
+        for problem in report.problems:
+            typer.echo(f"DRIFT {problem}")
+        for key in report.open_uploads:
+            typer.echo(f"open multipart upload (in flight or abandoned): {key}")
+        typer.echo(f"verified {report.checked} files, {report.bytes} bytes: "
+                   f"{len(report.problems) or 'no'} problem{'s' if len(report.problems) != 1 else ''}")
+    if report.drift:
+        raise typer.Exit(1)
+
+
+keys_app = typer.Typer(help="API keys: create a key and the DEPOT_API_KEYS entry that holds its hash.",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    scopes: str = typer.Option("read", help="comma-separated: read, write, delete, admin (admin includes all)"),
+    purpose: str = typer.Option(None, help="limit the key to one purpose's data files (training, ingestion)"),
+    name: str = typer.Option("key", help="a label for logs and rate limits"),
+) -> None:
+    """Print a new API key (shown once) and the JSON entry to add to DEPOT_API_KEYS."""
+    import json
+
+    from service.domain.apikeys import entry_for, hash_key, new_key, parse_keys, parse_scopes
+    from service.domain.categories import Purpose
+
+    try:
+        chosen = parse_scopes(scopes)
+        bound = Purpose(purpose) if purpose else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    key = new_key()
+    entry = entry_for(name, hash_key(key), chosen, bound)
+    parse_keys(json.dumps([entry]))  # what we print must be accepted
+    typer.echo(f"key:   {key}")
+    typer.echo(f"hash:  {entry['hash']}")
+    typer.echo(f"entry: {json.dumps(entry)}")
+    typer.echo("Give the key to its user (it is not stored anywhere); add the entry to the DEPOT_API_KEYS "
+               "JSON list, e.g. DEPOT_API_KEYS='[" + json.dumps(entry) + "]'", err=True)
 
 
 @app.command()

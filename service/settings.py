@@ -1,6 +1,7 @@
 """All configuration, read from ``DEPOT_*`` environment variables (nothing else reads os.environ)."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,7 +65,32 @@ class Settings(BaseSettings):
                                    "re-imports of the same commit (least recently used go first); 0 = off")
 
     # Access control (hashed keys with scopes); empty means auth off
-    api_keys: str = ""
+    api_keys: str = Field("", description='JSON list of {"name", "hash": "sha256:<hex>", "scopes": [...], '
+                          '"purpose"?} (`depot keys create`); empty turns auth off')
+    rate_limit_per_minute: int = Field(600, ge=0, description="requests per minute per API key; 0 = no limit")
+    rate_limit_burst: int = Field(60, ge=1, description="requests one key may send at once before the rate applies")
+
+    # Ingestion (README "Ingestion"): batches, duplicates, parsing limits, events, webhooks, training triggers
+    max_batch_files: int = Field(100, ge=1, description="most files in one upload request")
+    max_batch_bytes: int = Field(0, ge=0, description="largest body of a batch upload in bytes; 0 = max_upload_size "
+                                 "(each file is also held to max_upload_size)")
+    duplicates: Literal["allow", "reject"] = Field("allow", description="content already stored for the same "
+                                                   "purpose: allow (marked duplicate) or reject (409)")
+    process_timeout: int = Field(600, ge=1, description="seconds one file's ingestion parse may take")
+    archive_max_entries: int = Field(100_000, ge=1, description="most members listed in an ingested archive")
+    archive_max_unpacked: int = Field(50 * 1024 * MIB, ge=1, description="largest total unpacked size of an "
+                                      "ingested archive (zip bombs fail the file)")
+    archive_max_ratio: int = Field(1000, ge=1, description="largest unpacked/packed ratio of an archive member")
+    events_max_len: int = Field(100_000, ge=10, description="events kept in the Redis stream (approximate)")
+    webhook_urls: str = Field("", description="comma-separated URLs that receive every event as a signed POST")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Depot-Signature; "
+                                             "empty: webhooks are sent unsigned")
+    webhook_timeout: float = Field(10.0, gt=0, description="seconds one webhook POST may take")
+    webhook_max_tries: int = Field(5, ge=1, description="tries of one webhook delivery")
+    webhook_retry_delay: float = Field(2.0, ge=0, description="seconds before the first webhook retry; doubled "
+                                       "for each next")
+    training_thresholds: str = Field("", description="training.ready thresholds per category, e.g. "
+                                     "'audio:count=50,bytes=1073741824;text:count=200'; empty = off")
 
     def bucket(self, name: str) -> str:
         """The bucket name for a purpose (``training``, ``ingestion``) or ``models``."""

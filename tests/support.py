@@ -87,16 +87,39 @@ def multipart_stream(
     return f"multipart/form-data; boundary={boundary}", body()
 
 
-def pattern_chunks(size: int, chunk: int = MIB, seed: int = 7) -> Iterator[bytes]:
-    """Deterministic, non-repeating-per-chunk bytes without holding them all."""
+def pattern_chunks(size: int, chunk: int = MIB, seed: int = 7, head: bytes = b"") -> Iterator[bytes]:
+    """Deterministic, non-repeating-per-chunk bytes without holding them all.
+
+    ``head`` replaces the first bytes, so the content passes the upload's content check
+    (e.g. ``HEADS["zip"]``: uploads are sniffed against their extension)."""
     block = os.urandom(0) or bytes((i * 31 + seed) % 251 for i in range(chunk))
     sent = 0
     n = 0
     while sent < size:
         take = min(chunk, size - sent)
-        yield (n.to_bytes(8, "big") + block)[:take]
+        data = (n.to_bytes(8, "big") + block)[:take]
+        if sent < len(head):
+            data = (head[sent:sent + take] + data[len(head) - sent:])[:take]
+        yield data
         sent += take
         n += 1
+
+
+def _tar_head() -> bytes:
+    import tarfile
+
+    info = tarfile.TarInfo("pattern.bin")
+    info.size = 1 << 40
+    return info.tobuf()
+
+
+# First bytes that pass the upload's content check (``service/domain/sniff.py``), by type.
+HEADS = {
+    "zip": b"PK\x03\x04",
+    "tar": _tar_head(),
+    "csv": b"a,b\n" * 1024,  # the text window (4 KiB) of UTF-8 without NUL
+    "json": b"[" + b" " * 4095,
+}
 
 
 def run_worker_burst(env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:

@@ -9,6 +9,8 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 
 from service import __version__
+from service.api.auth import auth_setup
+from service.api.controllers.events import EventsController
 from service.api.controllers.files import FilesController
 from service.api.controllers.health import HealthController
 from service.api.controllers.model_uploads import ModelUploadController
@@ -41,13 +43,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         )
     )
+    auth_middleware, auth_guards = auth_setup(settings)  # off (with a warning) when no key is configured
     return Litestar(
         route_handlers=[UploadController, FilesController, HealthController, MetricsController, UIController,
-                        ModelUploadController, ModelsController],
+                        ModelUploadController, ModelsController, EventsController],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan_for(settings)],
-        middleware=[metrics.middleware],
+        middleware=[metrics.middleware, *auth_middleware],
+        guards=auth_guards,
         plugins=[logging],
         openapi_config=OpenAPIConfig(
             title="Depot", version=__version__, path="/schema",

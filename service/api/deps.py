@@ -5,6 +5,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from service.settings import Settings
+from service.storage.events import Emitter
 from service.storage.files import FileStore
 from service.storage.models import ModelStore
 
@@ -22,6 +23,11 @@ def provide_jobs(state: State) -> ArqRedis:
     return state.jobs
 
 
+def provide_emitter(state: State) -> Emitter:
+    """The event log and ingestion queue (``service.storage.events``)."""
+    return state.emitter
+
+
 def provide_models(state: State) -> ModelStore:
     return state.models
 
@@ -37,4 +43,5 @@ DEPENDENCIES = {
     "jobs": Provide(provide_jobs, sync_to_thread=False),
     "models": Provide(provide_models, sync_to_thread=False),
     "upstreams": Provide(provide_upstreams, sync_to_thread=False),
+    "emitter": Provide(provide_emitter, sync_to_thread=False),
 }

@@ -11,6 +11,7 @@ from service.api.imports import open_model_imports
 from service.errors import DependencyDown
 from service.memory import pin_mmap_threshold
 from service.settings import Settings
+from service.storage.events import Emitter, EventLog
 from service.storage.files import FileStore
 from service.storage.index import Index
 from service.storage.objects import ObjectStore
@@ -31,6 +32,7 @@ def lifespan_for(settings: Settings):
             app.state.settings = settings
             app.state.files = files
             app.state.jobs = jobs
+            app.state.emitter = Emitter(EventLog(index.client, settings.redis_prefix, settings.events_max_len), jobs)
             app.state.models, app.state.upstreams = await open_model_imports(stack, objects, index, settings)
             try:
                 await objects.ensure_buckets(files.buckets())

@@ -3,6 +3,7 @@
 python-multipart is a push parser: we feed it chunks as they arrive and turn its
 callbacks into a flat sequence of events, so the body never has to be held whole."""
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -49,6 +50,14 @@ def _decode(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+_WINDOWS_PATH = re.compile(rb'filename="(?:[A-Za-z]:|\\\\)')
+
+
+def _names_a_windows_path(disposition: bytes) -> bool:
+    """A drive (``C:\\...``) or UNC (``\\\\server\\...``) filename, before the parser trims it."""
+    return _WINDOWS_PATH.search(disposition) is not None
 
 
 class _Collector:
@@ -105,6 +114,9 @@ class _Collector:
         if disposition != b"form-data" or b"name" not in options:
             raise InvalidInput("a multipart part lacks Content-Disposition: form-data; name=...")
         filename = options.get(b"filename")
+        if filename is not None and _names_a_windows_path(self._headers.get(b"content-disposition", b"")):
+            # python-multipart keeps only the last segment of such names; refuse them instead.
+            raise InvalidInput("filename must be a bare name, not a path")
         content_type = self._headers.get(b"content-type")
         self.events.append(
             PartStart(

@@ -19,8 +19,8 @@ def parse_metadata(raw: str | None, max_bytes: int) -> dict[str, Any]:
         raise InvalidInput(f"metadata larger than {max_bytes} bytes")
     try:
         value = json.loads(raw)
-    except ValueError:
-        raise InvalidInput("metadata must be a JSON object") from None
+    except (ValueError, RecursionError):  # deep nesting ([[[[...) exhausts the parser's stack
+        raise InvalidInput("metadata must be a JSON object (nested at most a few hundred levels)") from None
     if not isinstance(value, dict):
         raise InvalidInput("metadata must be a JSON object, not " + type(value).__name__)
     return value

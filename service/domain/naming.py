@@ -4,6 +4,7 @@ import re
 import secrets
 import unicodedata
 from datetime import datetime
+from urllib.parse import unquote
 
 from service.domain.categories import Category, Purpose, extension_of
 from service.errors import Forbidden, InvalidInput
@@ -32,7 +33,24 @@ def check_original_filename(raw: str | None) -> str:
         raise InvalidInput("filename contains control or invisible formatting characters")
     if name.strip(". ") == "" or ".." in name:
         raise InvalidInput("filename must not contain '..'")
+    _check_disguises(name)
     return name
+
+
+def _check_disguises(name: str) -> None:
+    """Names that become a path or hide a byte once decoded: percent-encoding (up to three
+    layers, e.g. ``%252e%252e%252f``, ``a.php%00.txt``) or compatibility forms (``．．／``)."""
+    seen = name
+    for _ in range(3):
+        decoded = unquote(seen)
+        if decoded == seen:
+            break
+        if "/" in decoded or "\\" in decoded or ".." in decoded or any(_is_hostile_char(ch) for ch in decoded):
+            raise InvalidInput("filename hides a path or control character in percent-encoding")
+        seen = decoded
+    folded = unicodedata.normalize("NFKC", name)
+    if "/" in folded or "\\" in folded or ".." in folded:
+        raise InvalidInput("filename contains look-alike path characters")
 
 
 def sanitise_stem(filename: str) -> str:

@@ -1,6 +1,7 @@
 """The file manifest (the truth, stored beside each object) and the views the API returns."""
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -8,6 +9,15 @@ from pydantic import BaseModel, Field
 from service.domain.categories import Category, Purpose
 
 MANIFEST_VERSION = 1
+
+
+class Status(StrEnum):
+    """Processing status: ``pending → processing → done | failed`` (failed carries an error)."""
+
+    pending = "pending"
+    processing = "processing"
+    done = "done"
+    failed = "failed"
 
 
 def utc_now() -> datetime:
@@ -41,6 +51,11 @@ class FileRecord(BaseModel):
     uploaded_at: str
     description: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    status: Status = Status.pending
+    error: str | None = Field(None, description="why processing failed")
+    summary: dict[str, Any] | None = Field(None, description="what the ingestion parser found")
+    processed_at: str | None = None
+    duplicate_of: str | None = Field(None, description="an earlier file of the same purpose with this content")
 
     def upload_view(self) -> dict[str, Any]:
         """The ``file`` object of an upload response."""
@@ -57,7 +72,7 @@ class FileRecord(BaseModel):
         return self.model_dump(
             include={
                 "path", "filename", "original_filename", "category", "purpose",
-                "size", "hash", "uploaded_at", "description", "content_type",
+                "size", "hash", "uploaded_at", "description", "content_type", "status", "error",
             },
             mode="json",
         )
@@ -76,4 +91,10 @@ class FileRecord(BaseModel):
             "uploaded_at": self.uploaded_at,
             "description": self.description,
             "metadata": self.metadata,
+            "status": self.status.value,
+            "error": self.error,
+            "summary": self.summary,
+            "processed_at": self.processed_at,
+            "duplicate": self.duplicate_of is not None,
+            "duplicate_of": self.duplicate_of,
         }

@@ -6,6 +6,7 @@ Any failure undoes the steps already taken, so nothing is ever half-visible."""
 
 import asyncio
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +16,9 @@ from service.domain.naming import (
     MANIFEST_SUFFIX, check_original_filename, file_path, manifest_key, object_key,
     parse_file_path, saved_name,
 )
-from service.domain.records import FileRecord, format_time, utc_now
-from service.errors import DepotError, NotFound, TooLarge
+from service.domain.records import FileRecord, Status, format_time, utc_now
+from service.domain.sniff import Sniffer
+from service.errors import Conflict, DepotError, NotFound, TooLarge
 from service.settings import Settings
 from service.storage.index import Index
 from service.storage.objects import ObjectInfo, ObjectStore, ObjectWriter
@@ -35,6 +37,8 @@ class PendingUpload:
     writer: ObjectWriter
     limit: int
     hasher: Any = field(default_factory=hashlib.sha256)
+    sniffer: Sniffer | None = None
+    landed: ObjectInfo | None = None  # set when committed early (a batch commits each file as it ends)
 
     @property
     def size(self) -> int:
@@ -43,6 +47,8 @@ class PendingUpload:
     async def write(self, chunk: bytes) -> None:
         if self.writer.size + len(chunk) > self.limit:
             raise TooLarge(f"file exceeds the upload limit of {self.limit} bytes")
+        if self.sniffer is not None:
+            self.sniffer.feed(chunk)  # content check on the first bytes, before they can land
         self.hasher.update(chunk)
         await self.writer.write(chunk)
 
@@ -52,8 +58,22 @@ class PendingUpload:
             self.form.category_of(self.original_filename), self.name
         )
 
+    def end(self) -> None:
+        """The file part is complete: check a file shorter than the sniff window."""
+        if self.sniffer is not None:
+            self.sniffer.finish(complete=True)
+
+    async def land(self) -> None:
+        """Commit the bytes now to the target known so far (moved later if the purpose changes)."""
+        self.end()
+        if self.landed is None:
+            self.landed = await self.writer.commit(self.target)
+
     async def abort(self) -> None:
         await self.writer.abort()
+        if self.landed is not None:
+            landed, self.landed = self.landed, None
+            await asyncio.shield(self.store._undo([landed]))
 
 
 class FileStore:
@@ -78,6 +98,7 @@ class FileStore:
             store=self, form=form, original_filename=original, name=saved_name(original, now),
             uploaded_at=format_time(now), content_type=content_type_for(original),
             writer=None, limit=self.settings.max_upload_size,  # type: ignore[arg-type]
+            sniffer=Sniffer(original),
         )
         pending.writer = self.objects.writer(pending.content_type, pending.target)
         return pending
@@ -99,23 +120,34 @@ class FileStore:
             description=form.description,
             metadata=form.metadata,
         )
+        pending.end()
+        record.duplicate_of = await self.index.first_with_hash(purpose, record.hash)
+        reject = self.settings.duplicates == "reject"
+        if reject and record.duplicate_of:
+            raise Conflict(f"this content is already stored as {record.duplicate_of}")
         bucket, key = pending.target()
-        landed = await pending.writer.commit(pending.target)
+        landed = pending.landed or await pending.writer.commit(pending.target, self.tags_of(record))
+        pending.landed = None  # from here on, undone below
         written: list[ObjectInfo] = [landed]
         try:
-            if (landed.bucket, landed.key) != (bucket, key):
+            moved = (landed.bucket, landed.key) != (bucket, key)
+            if moved:
                 # A large file whose purpose arrived after it: move it server-side.
                 await self.objects.copy(landed, bucket, key)
                 written.append(ObjectInfo(bucket, key, landed.size))
                 await self.objects.delete(landed.bucket, [landed.key])
                 written.remove(landed)
-            await self.objects.set_tags(bucket, key, self.tags_of(record))
-            await self.objects.put_bytes(
-                bucket, manifest_key(category, pending.name),
-                record.model_dump_json(indent=2).encode(), "application/json",
-            )
+            if moved or not landed.tagged:  # a small file got its tags with its bytes
+                await self.objects.set_tags(bucket, key, self.tags_of(record))
+            manifest = record.model_dump_json(indent=2).encode()
+            # Listed before the write: a write whose answer was lost may still have landed.
             written.append(ObjectInfo(bucket, manifest_key(category, pending.name), 0))
-            await self.index.add(record)
+            try:
+                await self.objects.put_bytes(bucket, manifest_key(category, pending.name), manifest, "application/json")
+            except Conflict:  # the SDK retried a write that had landed: fine if it is ours
+                if await self.objects.get_json(bucket, manifest_key(category, pending.name)) != json.loads(manifest):
+                    raise
+            await self.index.add(record, reject_duplicate=reject)  # atomic: a concurrent twin gets 409
         except BaseException:
             await asyncio.shield(self._undo(written))
             raise
@@ -130,7 +162,23 @@ class FileStore:
 
     @staticmethod
     def tags_of(record: FileRecord) -> dict[str, str]:
-        return {"purpose": record.purpose.value, "category": record.category.value, "sha256": record.hash}
+        return {"purpose": record.purpose.value, "category": record.category.value, "sha256": record.hash,
+                "status": record.status.value}
+
+    async def save_status(self, record: FileRecord) -> None:
+        """Record a processing status change: manifest (the truth) → tag → index entry.
+
+        Refuses (``NotFound``) when the file was deleted meanwhile, so a late job never
+        brings back the manifest of a deleted file."""
+        bucket, key = self.location(record)
+        if await self.objects.head(bucket, key) is None:
+            raise NotFound(f"{record.path}: deleted while processing")
+        await self.objects.replace_bytes(
+            bucket, manifest_key(record.category, record.filename),
+            record.model_dump_json(indent=2).encode(), "application/json",
+        )
+        await self.objects.set_tags(bucket, key, self.tags_of(record))
+        await self.index.set_status(record)
 
     # read ---------------------------------------------------------------------
     async def record(self, path: str) -> FileRecord:
@@ -159,9 +207,10 @@ class FileStore:
 
     # index --------------------------------------------------------------------
     async def page(
-        self, purpose: Purpose | None, category: Category | None, limit: int, offset: int
+        self, purpose: Purpose | None, category: Category | None, limit: int, offset: int,
+        status: Status | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        return await self.index.page(purpose, category, limit, offset)
+        return await self.index.page(purpose, category, limit, offset, status)
 
     async def stats(self) -> dict[str, Any]:
         return await self.index.stats()

@@ -13,15 +13,19 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from service.domain.categories import Category, Purpose
-from service.domain.records import FileRecord, time_score
-from service.errors import DependencyDown
+from service.domain.records import FileRecord, Status, time_score
+from service.errors import Conflict, DependencyDown
 
 _ADD = """
-if redis.call('SETNX', KEYS[1], ARGV[2]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ''} end
+local first = redis.call('ZRANGE', KEYS[11], 0, 0)[1] or ''
+if ARGV[6] == '1' and first ~= '' then return {-1, first} end
+redis.call('SET', KEYS[1], ARGV[2])
 for i = 2, 5 do redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) end
+for i = 7, 11 do redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) end
 redis.call('HINCRBY', KEYS[6], ARGV[4] .. ':count', 1)
 redis.call('HINCRBY', KEYS[6], ARGV[4] .. ':size', ARGV[5])
-return 1
+return {1, first}
 """
 
 _REMOVE = """
@@ -30,8 +34,20 @@ if not raw then return 0 end
 local entry = cjson.decode(raw)
 redis.call('DEL', KEYS[1])
 for i = 2, 5 do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = 7, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 redis.call('HINCRBY', KEYS[6], ARGV[2] .. ':count', -1)
 redis.call('HINCRBY', KEYS[6], ARGV[2] .. ':size', -tonumber(entry['size']))
+return 1
+"""
+
+# Move a file between the status sets (KEYS[3..6]: its new status; KEYS[7..]: every status).
+_STATUS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score then return 0 end
+for i = 7, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = 3, 6 do redis.call('ZADD', KEYS[i], score, ARGV[1]) end
+redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """
 
@@ -52,6 +68,7 @@ class Index:
         self.prefix = prefix
         self._add = client.register_script(_ADD)
         self._remove = client.register_script(_REMOVE)
+        self._status = client.register_script(_STATUS)
 
     @classmethod
     @asynccontextmanager
@@ -69,7 +86,13 @@ class Index:
     def _entry_key(self, path: str) -> str:
         return f"{self.prefix}file:{path}"
 
-    def _order_key(self, purpose: Purpose | None = None, category: Category | None = None) -> str:
+    def _order_key(
+        self, purpose: Purpose | None = None, category: Category | None = None, status: Status | None = None
+    ) -> str:
+        if status:
+            # With a status: the same four shapes, each split by status (kept in step by _STATUS).
+            base = self._order_key(purpose, category).removeprefix(f"{self.prefix}idx:")
+            return f"{self.prefix}idx:s:{status.value}:{base}"
         if purpose and category:
             return f"{self.prefix}idx:pc:{purpose.value}:{category.value}"
         if purpose:
@@ -82,6 +105,10 @@ class Index:
     def _stats_key(self) -> str:
         return f"{self.prefix}stats"
 
+    def _hash_key(self, purpose: Purpose, digest: str) -> str:
+        """Paths of one purpose holding one content, oldest first (the duplicate lookup)."""
+        return f"{self.prefix}hash:{purpose.value}:{digest}"
+
     def _keys_for(self, purpose: Purpose, category: Category, path: str) -> list[str]:
         return [
             self._entry_key(path),
@@ -92,28 +119,62 @@ class Index:
             self._stats_key,
         ]
 
+    def _status_keys(self, purpose: Purpose, category: Category, status: Status) -> list[str]:
+        return [self._order_key(p, c, status) for p, c in ((None, None), (purpose, None), (None, category),
+                                                           (purpose, category))]
+
     # operations -----------------------------------------------------------------
     async def ping(self) -> None:
         async with translate_errors("check index"):
             await self.client.ping()
 
-    async def add(self, record: FileRecord) -> bool:
-        """Index a stored file; False when it was indexed already."""
+    async def add(self, record: FileRecord, reject_duplicate: bool = False) -> bool:
+        """Index a stored file; False when it was indexed already.
+
+        With ``reject_duplicate``, a file whose content its purpose already holds is not
+        indexed and ``Conflict`` names the existing path (checked atomically)."""
         args = [
             record.path,
             json.dumps(record.list_view()),
             time_score(record.uploaded_at),
             f"{record.purpose.value}:{record.category.value}",
             record.size,
+            "1" if reject_duplicate else "0",
         ]
         async with translate_errors("index file"):
             keys = self._keys_for(record.purpose, record.category, record.path)
-            return bool(await self._add(keys=keys, args=args))
+            keys += self._status_keys(record.purpose, record.category, record.status)
+            keys.append(self._hash_key(record.purpose, record.hash))
+            added, first = await self._add(keys=keys, args=args)
+        if added == -1:
+            raise Conflict(f"this content is already stored as {first}")
+        return bool(added)
+
+    async def set_status(self, record: FileRecord) -> bool:
+        """Move an indexed file to ``record.status`` (entry and status sets, atomically)."""
+        keys = [self._entry_key(record.path), self._order_key()]
+        keys += self._status_keys(record.purpose, record.category, record.status)
+        for status in Status:
+            keys += self._status_keys(record.purpose, record.category, status)
+        async with translate_errors("index status"):
+            return bool(await self._status(keys=keys, args=[record.path, json.dumps(record.list_view())]))
+
+    async def first_with_hash(self, purpose: Purpose, digest: str) -> str | None:
+        """The oldest stored path of ``purpose`` with this SHA-256, if any."""
+        async with translate_errors("read index"):
+            found = await self.client.zrange(self._hash_key(purpose, digest), 0, 0)
+        return found[0] if found else None
 
     async def remove(self, purpose: Purpose, category: Category, path: str) -> bool:
         """Forget a file; False when it was not indexed."""
+        entry = await self.get(path)
+        if entry is None:
+            return False
         async with translate_errors("unindex file"):
             keys = self._keys_for(purpose, category, path)
+            for status in Status:
+                keys += self._status_keys(purpose, category, status)
+            keys.append(self._hash_key(purpose, entry["hash"]))
             return bool(await self._remove(keys=keys, args=[path, f"{purpose.value}:{category.value}"]))
 
     async def get(self, path: str) -> dict[str, Any] | None:
@@ -122,10 +183,11 @@ class Index:
         return json.loads(raw) if raw else None
 
     async def page(
-        self, purpose: Purpose | None, category: Category | None, limit: int, offset: int
+        self, purpose: Purpose | None, category: Category | None, limit: int, offset: int,
+        status: Status | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """(total, entries) of one page, newest first."""
-        order = self._order_key(purpose, category)
+        order = self._order_key(purpose, category, status)
         async with translate_errors("list files"):
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.zcard(order)
@@ -146,6 +208,7 @@ class Index:
         async with translate_errors("rebuild index"):
             stale = [key async for key in self.client.scan_iter(f"{self.prefix}file:*", count=1000)]
             stale += [key async for key in self.client.scan_iter(f"{self.prefix}idx:*", count=1000)]
+            stale += [key async for key in self.client.scan_iter(f"{self.prefix}hash:*", count=1000)]
             counters: dict[str, int] = {}
             async with self.client.pipeline(transaction=True) as pipe:
                 if stale:
@@ -155,8 +218,9 @@ class Index:
                     keys = self._keys_for(record.purpose, record.category, record.path)
                     pipe.set(keys[0], json.dumps(record.list_view()))
                     score = time_score(record.uploaded_at)
-                    for order in keys[1:5]:
+                    for order in keys[1:5] + self._status_keys(record.purpose, record.category, record.status):
                         pipe.zadd(order, {record.path: score})
+                    pipe.zadd(self._hash_key(record.purpose, record.hash), {record.path: score})
                     group = f"{record.purpose.value}:{record.category.value}"
                     counters[f"{group}:count"] = counters.get(f"{group}:count", 0) + 1
                     counters[f"{group}:size"] = counters.get(f"{group}:size", 0) + record.size

@@ -67,7 +67,7 @@ class ModelCache:
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.hset(self.prefix + "entries", entry, record)
                 pipe.zadd(self.prefix + "lru", {entry: time.time()})
-                pipe.hincrby(self.prefix + "sizes", entry, size)
+                pipe.hset(self.prefix + "sizes", entry, size)
                 await pipe.execute()
         await self._evict()
         return True

@@ -19,6 +19,7 @@ from service.domain.models import (
     manifest_key,
     task_key,
 )
+from service.domain.naming import MANIFEST_SUFFIX
 from service.domain.records import format_time, time_score, utc_now
 from service.errors import Conflict, NotFound
 from service.settings import Settings
@@ -169,6 +170,29 @@ class ModelStore:
         except NotFound:
             return None
         return task if task.task_status in (TaskStatus.PENDING, TaskStatus.RUNNING) else None
+
+    async def rebuild(self) -> int:
+        """Recreate the registry index from the manifests in S3 (``depot reindex``); claims of
+        imports in flight are kept."""
+        await self.ensure_bucket()
+        manifests = []
+        async for info in self.objects.iter_objects(self.bucket, ""):
+            if info.key.endswith(MANIFEST_SUFFIX) and not info.key.startswith("_"):
+                manifests.append(ModelManifest.model_validate(await self.objects.get_json(self.bucket, info.key)))
+        async with redis_errors("rebuild model index"):
+            stale = [k async for k in self.client.scan_iter(f"{self.prefix}model:*", count=1000)]
+            stale += [k async for k in self.client.scan_iter(f"{self.prefix}idx:*", count=1000)]
+            async with self.client.pipeline(transaction=True) as pipe:
+                if stale:
+                    pipe.delete(*stale)
+                for manifest in manifests:
+                    score = time_score(manifest.imported_at)
+                    pipe.set(self._key("model", manifest.id), json.dumps(manifest.list_view()))
+                    pipe.zadd(self._key("idx", "all"), {manifest.id: score})
+                    pipe.zadd(self._key("idx", manifest.source.value), {manifest.id: score})
+                    pipe.set(self._key("claim", manifest.id), manifest.task_id)
+                await pipe.execute()
+        return len(manifests)
 
     async def discard_files(self, mid: str) -> None:
         """Remove what a failed import left under the model's prefix (no manifest was written)."""

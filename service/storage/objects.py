@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aioboto3
 from botocore.config import Config
@@ -54,6 +55,12 @@ class ObjectInfo:
     bucket: str
     key: str
     size: int
+    tagged: bool = False  # the tags asked for at commit were written with the object
+
+
+def _tagging(tags: dict[str, str] | None) -> dict[str, str]:
+    """PutObject's ``Tagging`` argument (URL-encoded), or nothing."""
+    return {"Tagging": urlencode(tags)} if tags else {}
 
 
 @dataclass
@@ -84,7 +91,9 @@ class ObjectStore:
             connect_timeout=5,
             read_timeout=60,
             retries={"max_attempts": 3, "mode": "standard"},
-            s3={"addressing_style": "path"},
+            # No SigV4 hash of each body: over plain HTTP botocore would SHA-256 every part on
+            # the event loop, a second full pass beside our own content hash (see bench/results.md).
+            s3={"addressing_style": "path", "payload_signing_enabled": False},
         )
         session = aioboto3.Session()
         secret = settings.s3_secret_access_key
@@ -130,17 +139,23 @@ class ObjectStore:
         ``overwrite`` lets an idempotent job rewrite a key an earlier try left behind."""
         return ObjectWriter(self, content_type, choose_target, overwrite)
 
-    async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        """Create a small object; never overwrites (409 when the key exists)."""
+    async def put_bytes(
+        self, bucket: str, key: str, data: bytes, content_type: str, tags: dict[str, str] | None = None
+    ) -> None:
+        """Create a small object (with its tags, in the same request); never overwrites (409)."""
         async with translate_errors(f"write {key}"):
             await self.client.put_object(
-                Bucket=bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*"
+                Bucket=bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*", **_tagging(tags)
             )
 
-    async def replace_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+    async def replace_bytes(
+        self, bucket: str, key: str, data: bytes, content_type: str, tags: dict[str, str] | None = None
+    ) -> None:
         """Write a small object, replacing it (for records that evolve, such as manifests)."""
         async with translate_errors(f"write {key}"):
-            await self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+            await self.client.put_object(
+                Bucket=bucket, Key=key, Body=data, ContentType=content_type, **_tagging(tags)
+            )
 
     async def get_json(self, bucket: str, key: str) -> dict[str, Any]:
         async with translate_errors(f"read {key}"):
@@ -167,9 +182,10 @@ class ObjectStore:
 
     async def open_read(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> ObjectStream:
         """Open a read of bytes ``start..end`` (inclusive); the body streams in chunks."""
-        byte_range = f"bytes={start}-{'' if end is None else end}"
+        # A whole-object read sends no Range: S3 answers 416 to "bytes=0-" on an empty object.
+        ranged = {} if start == 0 and end is None else {"Range": f"bytes={start}-{'' if end is None else end}"}
         async with translate_errors(f"read {key}"):
-            response = await self.client.get_object(Bucket=bucket, Key=key, Range=byte_range)
+            response = await self.client.get_object(Bucket=bucket, Key=key, **ranged)
         length = int(response["ContentLength"])
         total = int(response.get("ContentRange", f"/{length}").rsplit("/", 1)[-1])
         body = response["Body"]
@@ -341,13 +357,21 @@ class ObjectWriter:
             if task.done() and task.exception():
                 raise task.exception()
 
-    async def commit(self, choose_target: Callable[[], tuple[str, str]] | None = None) -> ObjectInfo:
-        """Make the object exist (never overwriting) and return where it landed."""
+    async def commit(
+        self, choose_target: Callable[[], tuple[str, str]] | None = None, tags: dict[str, str] | None = None
+    ) -> ObjectInfo:
+        """Make the object exist (never overwriting) and return where it landed. ``tags`` go
+        with a single-request object (saving a request); ``tagged`` says whether they did."""
+        tagged = False
         if self._upload_id is None:
             self.target = (choose_target or self.choose_target)()
             bucket, key = self.target
             put = self.store.replace_bytes if self.overwrite else self.store.put_bytes
-            await put(bucket, key, self._take_buffer(), self.content_type)
+            tagged = bool(tags)
+            try:
+                await put(bucket, key, self._take_buffer(), self.content_type, tags)
+            except Conflict as exc:
+                await self._check_landed(bucket, key, exc)
         else:
             if self._buffered:
                 await self._send_part()
@@ -355,14 +379,25 @@ class ObjectWriter:
                 await asyncio.gather(*self._inflight)
             self._raise_failed()
             bucket, key = self.target
-            async with translate_errors(f"complete upload of {key}"):
-                condition = {} if self.overwrite else {"IfNoneMatch": "*"}
-                await self.store.client.complete_multipart_upload(
-                    Bucket=bucket, Key=key, UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts}, **condition,
-                )
+            try:
+                async with translate_errors(f"complete upload of {key}"):
+                    condition = {} if self.overwrite else {"IfNoneMatch": "*"}
+                    await self.store.client.complete_multipart_upload(
+                        Bucket=bucket, Key=key, UploadId=self._upload_id,
+                        MultipartUpload={"Parts": self._parts}, **condition,
+                    )
+            except (Conflict, NotFound) as exc:
+                await self._check_landed(bucket, key, exc)
         self._committed = True
-        return ObjectInfo(bucket=self.target[0], key=self.target[1], size=self.size)
+        return ObjectInfo(bucket=self.target[0], key=self.target[1], size=self.size, tagged=tagged)
+
+    async def _check_landed(self, bucket: str, key: str, error: DepotError) -> None:
+        """After a commit answered 'exists' (412) or 'no such upload' (404): when the response to an
+        earlier try was lost, the SDK's retry finds our own object. Keys are unique per write, so an
+        object of our size at our key is ours: the commit is done (an idempotent retry). Else re-raise."""
+        if await self.store.head(bucket, key) != self.size:
+            raise error
+        self._upload_id = None  # completed: nothing left to abort
 
     async def abort(self) -> None:
         """Drop everything written so far; safe to call more than once."""

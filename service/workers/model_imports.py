@@ -34,6 +34,7 @@ from service.workers.importers import zipfile as zipimport
 from service.workers.importers.base import SourceFile, Transient, is_transient, new_http_client
 from service.workers.importers.github import GitHub
 from service.workers.importers.huggingface import HuggingFace
+from service.workers import ingestion
 
 log = logging.getLogger("depot.worker")
 MAX_TRIES = 3
@@ -60,6 +61,9 @@ async def run(ctx: dict[str, Any], task_id: str) -> str:
     if task.task_status in (TaskStatus.DONE, TaskStatus.FAILED):
         return task.task_status.value
     job_try = int(ctx.get("job_try", 1))
+    if job_try > MAX_TRIES:  # the last try's worker died mid-job
+        await _fail(ctx, task, f"gave up after {MAX_TRIES} tries (the last worker stopped mid-import)")
+        return TaskStatus.FAILED.value
     task.task_status, task.attempts = TaskStatus.RUNNING, job_try
     await models.save_task(task)
     try:
@@ -79,6 +83,7 @@ async def run(ctx: dict[str, Any], task_id: str) -> str:
         return TaskStatus.FAILED.value
     task.task_status, task.error_msg = TaskStatus.DONE, None
     await models.save_task(task)
+    await ingestion.model_imported(ctx, task)  # the model.imported event (never fails the import)
     return TaskStatus.DONE.value
 
 

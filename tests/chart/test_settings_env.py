@@ -133,7 +133,8 @@ CLUSTER_VALUES = {
 
 def test_chart_covers_every_setting() -> None:
     """A new setting must be wired into the chart (values.yaml, ConfigMap or Secret) or listed above."""
-    docs = render(None, "secrets.apiKeys=k", "secrets.hfToken=t", "secrets.githubToken=t")
+    docs = render(None, "secrets.apiKeys=k", "secrets.hfToken=t", "secrets.githubToken=t",
+                  "secrets.webhookSecret=t")
     missing = FIELDS - chart_env(docs).keys() - NOT_IN_CHART
     assert not missing, f"add to charts/depot (values.yaml + templates/configmap.yaml or secret.yaml): {sorted(missing)}"
 

@@ -52,8 +52,10 @@ def ui_api(base_env: dict[str, str], fake_hub: FakeHub, tmp_path_factory) -> Ite
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while it
+    is open, which would break ``asyncio.run`` in the test modules that follow."""
     with launch() as chromium:
         yield chromium
 

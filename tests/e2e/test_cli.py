@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from service.devstack import free_port
+from tests.conftest import TEST_MAX_UPLOAD
 
 
 def write(path: Path, data: bytes) -> bytes:
@@ -52,6 +53,19 @@ def test_directory_upload_with_a_failing_file(depot, client, tmp_path):
     assert {f["description"] for f in listed} == {"lab batch"}
     meta = client.get(f"/api/v1/data/files/{listed[0]['path']}", params={"metadata": "true"}).json()
     assert meta["metadata"]["metadata"] == {"source": "lab"}
+
+
+def test_a_file_over_the_limit_fails_at_once_with_413(depot, client, tmp_path):
+    big = tmp_path / "huge.log"
+    with big.open("wb") as handle:
+        handle.truncate(TEST_MAX_UPLOAD + 1024 * 1024)  # sparse: no disk, no memory
+    write(tmp_path / "small.log", b"fits\n")
+    result = depot("upload", str(big), str(tmp_path / "small.log"), "--json")
+    assert result.returncode == 1, result.stderr
+    outcome = {r["file"]: r for r in json.loads(result.stdout)["results"]}
+    assert outcome["huge.log"]["status"] == "failed" and outcome["huge.log"]["error"].startswith("413")
+    assert outcome["small.log"]["status"] == "uploaded"
+    assert server_hashes(client) == [sha(b"fits\n")]
 
 
 def test_without_recursive_only_top_level_files(depot, client, tmp_path):

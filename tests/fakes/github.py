@@ -11,13 +11,12 @@ import io
 import json
 import re
 import tarfile
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
-from tests.fakes.hf_hub import Content, Fault, Generated
+from tests.fakes.hf_hub import Content, Generated
+from tests.fakes.server import FakeHandler, FakeServer
 
 
 @dataclass
@@ -28,16 +27,15 @@ class GhRepo:
     symlinks: dict[str, dict[str, str]] = field(default_factory=dict)  # commit -> link -> target
 
 
-class FakeGitHub:
+class FakeGitHub(FakeServer):
     def __init__(self, token: str = "ghp_fake_token") -> None:
+        super().__init__()
         self.token = token
-        self.server: ThreadingHTTPServer | None = None
-        self.lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
         self.repos: dict[str, GhRepo] = {}
-        self.faults: list[Fault] = []
+        self.faults.clear()
         self.archives: Counter[str] = Counter()  # sha -> tarball downloads
         self.authorized: list[bool] = []
 
@@ -56,18 +54,6 @@ class FakeGitHub:
         if tag:
             repo.tags[tag] = sha
         return sha
-
-    def fail(self, pattern: str, status: int = 500, times: int = 1) -> None:
-        with self.lock:
-            self.faults.append(Fault(pattern, status, times))
-
-    def _fault(self, path: str) -> int | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.times > 0 and fault.pattern in path:
-                    fault.times -= 1
-                    return fault.status
-        return None
 
     def resolve(self, full_name: str, ref: str) -> str | None:
         repo = self.repos[full_name]
@@ -96,74 +82,37 @@ class FakeGitHub:
                 tar.addfile(info)
         return gzip.compress(raw.getvalue(), mtime=0)
 
-    def start(self) -> "FakeGitHub":
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_Handler,), {"gh": self}))
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-    def __enter__(self) -> "FakeGitHub":
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    gh: FakeGitHub
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *_: object) -> None:
-        pass
+class _Handler(FakeHandler):
+    fake: FakeGitHub
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json",
               headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
+        self.send(status, body, content_type, headers)
 
     def _json(self, status: int, body: object) -> None:
         self._send(status, json.dumps(body).encode())
 
-    def do_GET(self) -> None:  # noqa: N802
-        try:
-            self._route()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _route(self) -> None:
+    def route(self) -> None:
         path = urlsplit(self.path).path
-        status = self.gh._fault(path)
+        status = self.fake.take_fault(path)
         if status is not None:
             return self._json(status, {"message": f"injected {status}"})
         auth = self.headers.get("Authorization")
         if auth is not None:
-            ok = auth == f"Bearer {self.gh.token}"
-            self.gh.authorized.append(ok)
+            ok = auth == f"Bearer {self.fake.token}"
+            self.fake.authorized.append(ok)
             if not ok:
                 return self._json(401, {"message": "Bad credentials"})
         if m := re.match(r"^/codeload/([^/]+/[^/]+)/legacy\.tar\.gz/([0-9a-f]{40})$", path):
-            with self.gh.lock:
-                self.gh.archives[m[2]] += 1
-            return self._send(200, self.gh.tarball(m[1], m[2]), "application/x-gzip")
+            with self.fake.lock:
+                self.fake.archives[m[2]] += 1
+            return self._send(200, self.fake.tarball(m[1], m[2]), "application/x-gzip")
         m = re.match(r"^/repos/([^/]+)/([^/]+)(?:/(.*))?$", path)
-        if not m or f"{m[1]}/{m[2]}" not in self.gh.repos:
+        if not m or f"{m[1]}/{m[2]}" not in self.fake.repos:
             return self._json(404, {"message": "Not Found", "status": "404"})
         name, rest = f"{m[1]}/{m[2]}", m[3] or ""
-        repo = self.gh.repos[name]
+        repo = self.fake.repos[name]
         if rest == "":
             return self._json(200, {"id": 1, "name": m[2], "full_name": name, "default_branch": "main",
                                     "private": False})
@@ -178,16 +127,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, [{"name": t, "commit": {"sha": s}} for t, s in repo.tags.items()])
         if rest.startswith("commits/"):
             ref = unquote(rest[len("commits/"):])
-            sha = self.gh.resolve(name, ref)
+            sha = self.fake.resolve(name, ref)
             if sha is None:
                 return self._json(422, {"message": f"No commit found for SHA: {ref}"})
             return self._json(200, {"sha": sha, "commit": {"message": "fake"}})
         if rest.startswith("tarball/"):
-            sha = self.gh.resolve(name, unquote(rest[len("tarball/"):]))
+            sha = self.fake.resolve(name, unquote(rest[len("tarball/"):]))
             if sha is None:
                 return self._json(404, {"message": "Not Found"})
-            return self._send(302, b"", headers={"Location": f"{self.gh.url}/codeload/{name}/legacy.tar.gz/{sha}"})
+            return self._send(302, b"", headers={"Location": f"{self.fake.url}/codeload/{name}/legacy.tar.gz/{sha}"})
         return self._json(404, {"message": "Not Found"})
 
+
+FakeGitHub.handler = _Handler
 
 __all__ = ["FakeGitHub", "Generated"]

@@ -18,8 +18,9 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests.fakes.server import FakeHandler, FakeServer
 
 MIB = 1024 * 1024
 
@@ -77,24 +78,15 @@ class Repo:
     commits: dict[str, dict[str, Content]] = field(default_factory=dict)
 
 
-@dataclass
-class Fault:
-    pattern: str
-    status: int
-    times: int
-
-
-class FakeHub:
+class FakeHub(FakeServer):
     """Start with ``start()`` (or as a context manager); ``url`` is the endpoint to configure."""
 
     def __init__(self, page_size: int = 1000) -> None:
+        super().__init__()
         self.repos: dict[str, Repo] = {}
-        self.faults: list[Fault] = []
         self.downloads: Counter[str] = Counter()  # "repo/path" -> GETs of the bytes
         self.rate: float | None = None  # bytes per second for file bodies
         self.page_size = page_size
-        self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     # setup -----------------------------------------------------------------------
     def add_model(self, repo_id: str, files: dict[str, Content], revision: str = "main") -> str:
@@ -108,47 +100,6 @@ class FakeHub:
         repo.refs[revision] = commit
         return commit
 
-    def fail(self, pattern: str, status: int = 500, times: int = 1) -> None:
-        """The next ``times`` requests whose path contains ``pattern`` answer ``status``."""
-        with self.lock:
-            self.faults.append(Fault(pattern, status, times))
-
-    def _fault(self, path: str) -> int | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.times > 0 and fault.pattern in path:
-                    fault.times -= 1
-                    return fault.status
-        return None
-
-    # lifecycle ---------------------------------------------------------------------
-    def start(self) -> "FakeHub":
-        hub = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.hub = hub
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-    def __enter__(self) -> "FakeHub":
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
     # lookups -------------------------------------------------------------------------
     def lookup(self, repo_id: str, revision: str) -> tuple[str | None, str | None, dict[str, Content] | None]:
         """(error code, commit, files)."""
@@ -161,40 +112,19 @@ class FakeHub:
         return None, commit, repo.commits[commit]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    hub: FakeHub
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *_: object) -> None:
-        pass
+class _Handler(FakeHandler):
+    fake: FakeHub
 
     def _json(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(raw)
+        self.send(status, json.dumps(body).encode(), "application/json", headers)
 
     def _error(self, code: str, message: str) -> None:
         self._json(404, {"error": message}, {"X-Error-Code": code})
 
-    def do_HEAD(self) -> None:  # noqa: N802
-        self.do_GET()
-
-    def do_GET(self) -> None:  # noqa: N802
-        try:
-            self._route()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _route(self) -> None:
+    def route(self) -> None:
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
-        status = self.hub._fault(path)
+        status = self.fake.take_fault(path)
         if status is not None:
             return self._json(status, {"error": f"injected {status}"})
         if m := re.match(r"^/api/models/(.+?)/tree/([^/]+)(?:/(.*))?$", path):
@@ -210,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(404, {"error": "not found"})
 
     def _info(self, repo_id: str, revision: str) -> None:
-        error, commit, files = self.hub.lookup(repo_id, revision)
+        error, commit, files = self.fake.lookup(repo_id, revision)
         if error:
             return self._error(error, f"{error} {repo_id}@{revision}")
         self._json(200, {
@@ -221,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
         })
 
     def _tree(self, repo_id: str, revision: str, under: str, query: dict) -> None:
-        error, commit, files = self.hub.lookup(repo_id, revision)
+        error, commit, files = self.fake.lookup(repo_id, revision)
         if error:
             return self._error(error, f"{error} {repo_id}@{revision}")
         recursive = query.get("recursive", ["false"])[0].lower() == "true"
@@ -244,16 +174,16 @@ class _Handler(BaseHTTPRequestHandler):
         entries += [{"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0, "path": f}
                     for f in sorted(folders)]
         cursor = int(query.get("cursor", ["0"])[0])
-        page = entries[cursor:cursor + self.hub.page_size]
+        page = entries[cursor:cursor + self.fake.page_size]
         headers = {}
-        if cursor + self.hub.page_size < len(entries):
-            after = cursor + self.hub.page_size
-            base = f"{self.hub.url}{urlsplit(self.path).path}?recursive={recursive}&cursor={after}"
+        if cursor + self.fake.page_size < len(entries):
+            after = cursor + self.fake.page_size
+            base = f"{self.fake.url}{urlsplit(self.path).path}?recursive={recursive}&cursor={after}"
             headers["Link"] = f'<{base}>; rel="next"'
         self._json(200, page, headers)
 
     def _file(self, repo_id: str, revision: str, path: str, cdn: bool) -> None:
-        error, commit, files = self.hub.lookup(repo_id, revision)
+        error, commit, files = self.fake.lookup(repo_id, revision)
         if error:
             return self._error(error, f"{error} {repo_id}@{revision}")
         if path not in files:
@@ -284,16 +214,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return None
-        with self.hub.lock:
-            self.hub.downloads[f"{repo_id}/{path}"] += 1
+        with self.fake.lock:
+            self.fake.downloads[f"{repo_id}/{path}"] += 1
         pieces = ([content[start:end]] if isinstance(content, bytes) else content.chunks(start, end))
         for piece in pieces:
             for offset in range(0, len(piece), 64 * 1024):
                 bit = piece[offset:offset + 64 * 1024]
                 self.wfile.write(bit)
-                if self.hub.rate:
-                    time.sleep(len(bit) / self.hub.rate)
+                if self.fake.rate:
+                    time.sleep(len(bit) / self.fake.rate)
         return None
+
+
+FakeHub.handler = _Handler
 
 
 def demo_files(weights_size: int) -> dict[str, Content]:
@@ -316,9 +249,9 @@ def main() -> None:
     args = parser.parse_args()
     hub = FakeHub()
     commit = hub.add_model(args.repo, demo_files(args.size))
-    hub.server = ThreadingHTTPServer(("127.0.0.1", args.port), type("H", (_Handler,), {"hub": hub}))
+    hub.start(args.port)
     print(f"fake hub on {hub.url}: {args.repo}@main = {commit}", flush=True)
-    hub.server.serve_forever()
+    threading.Event().wait()
 
 
 if __name__ == "__main__":

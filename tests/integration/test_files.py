@@ -9,7 +9,9 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import stored_keys
-from tests.support import raw_http
+from tests.support import HEADS, raw_http
+
+WAV_HEAD = b"RIFF\x00\x00\x00\x00WAVE"  # the first bytes the upload sniffing wants of a .wav
 
 
 def put(client, name: str, data: bytes, **fields: str) -> dict:
@@ -19,7 +21,7 @@ def put(client, name: str, data: bytes, **fields: str) -> dict:
 
 
 def test_download_headers_ranges_and_validators(client):
-    data = os.urandom(3000)
+    data = WAV_HEAD + os.urandom(2988)  # uploads are sniffed: a .wav must start like one
     name = "Sprach Ünïcode; (1).wav"
     file = put(client, name, data, purpose="training")
     url = f"/api/v1/data/files/{file['path']}"
@@ -52,7 +54,7 @@ def test_empty_file_downloads(client):
 
 def test_list_is_newest_first_filtered_and_paged(client):
     made = [put(client, f"f{i}.txt", b"x" * i, purpose=("training", "ingestion")[i % 2]) for i in range(7)]
-    made.append(put(client, "v.wav", b"RIFF", purpose="training"))
+    made.append(put(client, "v.wav", WAV_HEAD, purpose="training"))
     listing = client.get("/api/v1/data/files").json()
     assert listing["total"] == 8
     assert [f["path"] for f in listing["files"]] == [f["path"] for f in reversed(made)]
@@ -142,11 +144,14 @@ def test_stats_follow_uploads(client):
 
 def test_reindex_reproduces_list_and_stats_exactly(client, api, redis_client):
     for i in range(12):
-        put(client, f"r{i}.{('json', 'txt', 'wav', 'zip')[i % 4]}", os.urandom(i * 10),
+        ext = ("json", "txt", "wav", "zip")[i % 4]
+        body = {"json": b"[" + b"1," * i + b"0]", "txt": b"t" * i * 10, "wav": WAV_HEAD + os.urandom(i * 10),
+                "zip": HEADS["zip"] + os.urandom(i * 10)}[ext]
+        put(client, f"r{i}.{ext}", body,
             purpose=("training", "ingestion")[i % 3 == 0], description=f"n{i}")
     client.delete(f"/api/v1/data/files/{client.get('/api/v1/data/files').json()['files'][5]['path']}")
     queries = [{}, {"purpose": "training"}, {"category": "text"}, {"purpose": "ingestion", "category": "data"},
-               {"limit": 4, "offset": 3}]
+               {"limit": 4, "offset": 3}, {"status": "pending"}, {"status": "pending", "purpose": "training"}]
     before = [client.get("/api/v1/data/files", params=q).json() for q in queries]
     stats_before = client.get("/api/v1/data/stats").json()
 

@@ -39,7 +39,8 @@ def test_worker_killed_mid_import_reruns_to_exactly_one_model(hub, mclient, mode
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
-    assert mclient.get(location).json()["task_status"] == "RUNNING"
+    running = mclient.get(location).json()
+    assert running["task_status"] == "RUNNING", (running, (tmp_path / "worker.log").read_text())
     assert mclient.get("/v1/models/huggingface/acme/slow@main").status_code == 404  # nothing half-visible
     # arq re-runs a job whose worker died once its in-progress mark expires (job_timeout + 10 s);
     # expire it now instead of waiting.
@@ -142,3 +143,39 @@ def test_cache_is_bounded(hub, mclient, model_env):
     # b was still cached; a had been evicted to keep the cache under 5 MiB
     assert hub.downloads["acme/b/model.safetensors"] == 1
     assert hub.downloads["acme/a/model.safetensors"] == 2
+
+
+def test_revision_with_a_slash(hub, mclient, model_env, s3, settings):
+    files = demo_files(MIB)
+    commit = hub.add_model("acme/pr", files, revision="refs/pr/1")
+    task = follow(mclient, import_hf(mclient, "acme/pr", "refs/pr/1"), model_env)
+    assert task["task_status"] == "DONE" and task["model_ids"] == ["huggingface/acme/pr@refs~pr~1"]
+    manifest = mclient.get("/v1/models/huggingface/acme/pr@refs~pr~1").json()
+    assert manifest["revision"] == "refs/pr/1" and manifest["resolved_commit"] == commit
+    assert stored(s3, settings.bucket("models"), "huggingface/acme/pr@refs~pr~1/config.json") == files["config.json"]
+
+
+def test_reindex_rebuilds_the_registry_from_manifests(hub, mclient, model_env, redis_client):
+    hub.add_model("acme/durable", demo_files(MIB))
+    assert follow(mclient, import_hf(mclient, "acme/durable"), model_env)["task_status"] == "DONE"
+    before = mclient.get("/v1/models").json()
+    for pattern in ("*models:model:*", "*models:idx:*", "*models:claim:*"):
+        for key in redis_client.keys(pattern):
+            redis_client.delete(key)
+    assert mclient.get("/v1/models").json()["total"] == 0
+    out = subprocess.run([sys.executable, "-m", "service", "reindex"], env=model_env, capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert "indexed 1 models" in out.stderr
+    assert mclient.get("/v1/models").json() == before
+    assert mclient.post("/v1/upload/huggingface", json={"model_tag": "acme/durable"}).status_code == 409
+
+
+def test_worker_lost_during_the_last_try_marks_the_task_failed(hub, mclient, model_env, redis_client, s3, settings):
+    hub.add_model("acme/lost", demo_files(MIB))
+    location = import_hf(mclient, "acme/lost")
+    task_id = location.rsplit("/", 1)[1]
+    redis_client.set(f"arq:retry:{task_id}", 3)  # three tries already started and died with their workers
+    task = follow(mclient, location, model_env)
+    assert task["task_status"] == "FAILED" and "gave up after 3 tries" in task["error_msg"]
+    assert model_keys(s3, settings.bucket("models"), "huggingface/") == []
+    created(mclient.post("/v1/upload/huggingface", json={"model_tag": "acme/lost"}))  # the id is free again

@@ -7,7 +7,7 @@ import pytest
 
 from service.devstack import free_port
 from tests.conftest import open_uploads, stored_keys
-from tests.support import MIB, multipart_stream, pattern_chunks, start_api
+from tests.support import HEADS, MIB, multipart_stream, pattern_chunks, start_api
 
 
 def test_health(client):
@@ -57,7 +57,8 @@ def test_s3_unreachable_is_503_json_and_records_nothing(base_env, tmp_path, dead
             assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "ok"
             assert ready.json()["checks"]["s3"] != "ok"
             for size in (10, 9 * MIB):
-                content_type, body = multipart_stream({"purpose": "training"}, "a.json", pattern_chunks(size))
+                content_type, body = multipart_stream({"purpose": "training"}, "a.json",
+                                                              pattern_chunks(size, head=HEADS["json"]))
                 response = http.post("/api/v1/data/upload", content=body, headers={"content-type": content_type})
                 assert response.status_code == 503
                 assert response.json()["success"] is False and "storage" in response.json()["error"]

@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from tests.support import MIB, multipart_stream, pattern_chunks, start_api
+from tests.support import HEADS, MIB, multipart_stream, pattern_chunks, start_api
 
 GIB = 1024 * MIB
 RSS_LIMIT = 150 * MIB
@@ -38,14 +38,15 @@ def test_two_gib_round_trip_in_bounded_memory(base_env, tmp_path, clean):
     watcher.start()
     try:
         with httpx.Client(base_url=server.url, timeout=600) as http:
-            content_type, body = multipart_stream({"purpose": "training"}, "big.tar", pattern_chunks(2 * GIB))
+            content_type, body = multipart_stream({"purpose": "training"}, "big.tar",
+                                                         pattern_chunks(2 * GIB, head=HEADS["tar"]))
             response = http.post("/api/v1/data/upload", content=body, headers={"content-type": content_type})
             assert response.status_code == 201, response.text
             file = response.json()["file"]
             upload_peak = rss_bytes(pid, "VmHWM")
 
             expected = hashlib.sha256()
-            for chunk in pattern_chunks(2 * GIB):
+            for chunk in pattern_chunks(2 * GIB, head=HEADS["tar"]):
                 expected.update(chunk)
             assert file["size"] == 2 * GIB and file["hash"] == expected.hexdigest()
 

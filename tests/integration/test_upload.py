@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_MAX_UPLOAD, open_uploads, stored_keys
-from tests.support import MIB, multipart_stream, pattern_chunks, raw_http
+from tests.support import HEADS, MIB, multipart_stream, pattern_chunks, raw_http
 
 PART = 8 * MIB  # DEPOT_PART_SIZE default: the boundary between one PutObject and a multipart upload
 
@@ -22,8 +22,9 @@ def upload(client: httpx.Client, name: str, data: bytes, **fields: str) -> httpx
     "size", [0, 1, 5 * MIB - 1, 5 * MIB, 5 * MIB + 1, PART - 1, PART, PART + 1, 17 * MIB]
 )
 def test_round_trip_is_byte_exact_around_part_boundaries(client, s3, settings, size):
-    data = os.urandom(size)
-    response = upload(client, "blob.txt" if size == 0 else "blob.zip", data, purpose="training")
+    # Uploads are sniffed: random bytes must look like a ZIP (or, too short for that, be text).
+    data = b"x" * size if size < 4 else HEADS["zip"] + os.urandom(size - 4)
+    response = upload(client, "blob.txt" if size < 4 else "blob.zip", data, purpose="training")
     assert response.status_code == 201, response.text
     file = response.json()["file"]
     assert file["size"] == size
@@ -46,7 +47,8 @@ def test_storage_layout_tags_and_manifest(client, s3, settings):
     key = f"text/{file['filename']}"
     assert stored_keys(s3, bucket) == [key, key + ".meta.json"]
     tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
-    assert tags == {"purpose": "ingestion", "category": "text", "sha256": hashlib.sha256(b"# hi\n").hexdigest()}
+    assert tags == {"purpose": "ingestion", "category": "text", "sha256": hashlib.sha256(b"# hi\n").hexdigest(),
+                    "status": "pending"}
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=key + ".meta.json")["Body"].read())
     assert manifest["original_filename"] == "notes.md" and manifest["filename"] == file["filename"]
     assert manifest["description"] == "d" and manifest["metadata"] == {"source": "unit"}
@@ -59,7 +61,8 @@ def test_storage_layout_tags_and_manifest(client, s3, settings):
 def test_fields_after_the_file_part(client, s3, settings, size):
     """curl sends fields in argument order; a large file whose purpose arrives late still lands right."""
     content_type, body = multipart_stream(
-        {}, "late.csv", pattern_chunks(size), {"purpose": "training", "category": "data", "description": "late"}
+        {}, "late.csv", pattern_chunks(size, head=HEADS["csv"]),
+        {"purpose": "training", "category": "data", "description": "late"}
     )
     response = client.post("/api/v1/data/upload", content=body, headers={"content-type": content_type})
     assert response.status_code == 201, response.text
@@ -67,13 +70,14 @@ def test_fields_after_the_file_part(client, s3, settings, size):
     assert file["purpose"] == "training" and file["description"] == "late" and file["size"] == size
     assert stored_keys(s3, settings.bucket("ingestion")) == []
     assert len(stored_keys(s3, settings.bucket("training"))) == 2
-    expected = hashlib.sha256(b"".join(pattern_chunks(size))).hexdigest()
+    expected = hashlib.sha256(b"".join(pattern_chunks(size, head=HEADS["csv"]))).hexdigest()
     assert file["hash"] == expected
     assert hashlib.sha256(client.get(f"/api/v1/data/files/{file['path']}").content).hexdigest() == expected
 
 
 def test_late_invalid_field_after_large_file_leaves_nothing(client, s3, settings):
-    content_type, body = multipart_stream({}, "x.csv", pattern_chunks(PART * 2), {"category": "audio"})
+    content_type, body = multipart_stream({}, "x.csv", pattern_chunks(PART * 2, head=HEADS["csv"]),
+                                           {"category": "audio"})
     response = client.post("/api/v1/data/upload", content=body, headers={"content-type": content_type})
     assert response.status_code == 400 and "not 'audio'" in response.json()["error"]
     for purpose in ("training", "ingestion"):
@@ -83,7 +87,8 @@ def test_late_invalid_field_after_large_file_leaves_nothing(client, s3, settings
 
 def test_size_limit_mid_stream_is_413_and_leaves_nothing(client, s3, settings):
     """No Content-Length (chunked): the limit trips while streaming, after parts were sent."""
-    content_type, body = multipart_stream({"purpose": "training"}, "big.zip", pattern_chunks(TEST_MAX_UPLOAD + 1))
+    content_type, body = multipart_stream({"purpose": "training"}, "big.zip",
+                                           pattern_chunks(TEST_MAX_UPLOAD + 1, head=HEADS["zip"]))
     try:
         response = client.post("/api/v1/data/upload", content=body, headers={"content-type": content_type})
         assert response.status_code == 413
@@ -96,7 +101,7 @@ def test_size_limit_mid_stream_is_413_and_leaves_nothing(client, s3, settings):
 
 
 def test_exactly_the_limit_is_accepted(client):
-    content_type, body = multipart_stream({}, "edge.zip", pattern_chunks(TEST_MAX_UPLOAD))
+    content_type, body = multipart_stream({}, "edge.zip", pattern_chunks(TEST_MAX_UPLOAD, head=HEADS["zip"]))
     response = client.post("/api/v1/data/upload", content=body, headers={"content-type": content_type})
     assert response.status_code == 201 and response.json()["file"]["size"] == TEST_MAX_UPLOAD
 

@@ -13,7 +13,11 @@ from service.api.schemas import (
 )
 from service.domain.categories import Category, Purpose
 from service.domain.ranges import parse_range
-from service.domain.records import FileRecord
+from service.domain.events import FileDeleted
+from service.domain.naming import file_path as canonical_path, parse_file_path
+from service.domain.records import FileRecord, Status
+from service.errors import DepotError
+from service.storage.events import Emitter
 from service.storage.files import FileStore
 
 ERRORS = {
@@ -49,11 +53,12 @@ class FilesController(Controller):
         files: FileStore,
         purpose: Purpose | None = None,
         category: Category | None = None,
+        status: Annotated[Status | None, Parameter(description="processing status")] = None,
         limit: Annotated[int, Parameter(ge=1, le=1000, description="page size")] = 100,
         offset: Annotated[int, Parameter(ge=0, description="entries to skip")] = 0,
     ) -> FileList:
         """List stored files, newest first, from the index."""
-        total, entries = await files.page(purpose, category, limit, offset)
+        total, entries = await files.page(purpose, category, limit, offset, status)
         return FileList(total=total, limit=limit, offset=offset, files=[ListEntry(**e) for e in entries])
 
     @get(
@@ -91,9 +96,15 @@ class FilesController(Controller):
         )
 
     @delete("/files/{file_path:path}", operation_id="deleteFile", status_code=200, responses=ERRORS)
-    async def delete_file(self, files: FileStore, file_path: str) -> Message:
-        """Delete a file, its manifest and its index entry."""
+    async def delete_file(self, files: FileStore, emitter: Emitter, file_path: str) -> Message:
+        """Delete a file, its manifest and its index entry (announced as ``file.deleted``)."""
         await files.delete(file_path)
+        purpose, category, name = parse_file_path(file_path)
+        try:
+            await emitter.emit(FileDeleted(path=canonical_path(purpose, category, name),
+                                           purpose=purpose.value, category=category.value))
+        except DepotError:
+            pass  # the file is gone either way; the event log was unavailable
         return Message(message="File deleted successfully")
 
     @get("/stats", operation_id="getStats", responses=ERRORS)

@@ -90,7 +90,7 @@ class ModelUploadController(Controller):
             size, filename = await self._receive(request, models, settings, key)
             stored = True
             entries = await zipimport.read_directory(models.objects, models.bucket, key, size, settings)
-            fallback = sanitise_stem(filename or "model")
+            fallback = sanitise_stem(filename or "model")[:96].strip("_-.") or "model"
             plan = zipimport.plan_models(entries, model_name, fallback, settings)
             names = sorted(plan)
             task = new_task(task_id, Source.LOCAL, ",".join(f"{n}@{revision}" for n in names), revision,

@@ -21,10 +21,11 @@ const cell = (stats, purpose, category) =>
 const show = (value) => (measure === "count" ? String(value) : size(value));
 
 function chart(stats) {
-  const width = 720;
+  // Drawn at the container's own width so text keeps its CSS size at any screen width.
+  const width = Math.max(300, Math.round($("#stats-chart").clientWidth) || 720);
   const row = 40;
   const left = 80;
-  const right = 90;
+  const right = width < 500 ? 70 : 90;
   const top = 8;
   const height = top + CATEGORIES.length * row + 24;
   const totals = CATEGORIES.map((c) => PURPOSES.reduce((sum, p) => sum + cell(stats, p, c)[measure], 0));
@@ -72,8 +73,8 @@ function table(stats) {
         el("td", { class: "num", text: String(c.count) }), el("td", { class: "num", text: size(c.size) })));
     }
   }
-  rows.push(el("tr", { "data-purpose": "all" },
-    el("th", { scope: "row", text: "total" }), el("td"),
+  rows.push(el("tr", { "data-purpose": "all", class: "total" },
+    el("td", { text: "total" }), el("td", { text: "all" }),
     el("td", { class: "num", id: "stats-total-count", text: String(stats.total_files) }),
     el("td", { class: "num", text: size(stats.total_size) })));
   $("#stats-body").replaceChildren(...rows);
@@ -103,6 +104,11 @@ export async function load() {
 }
 
 export function init() {
+  let pending = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => latest && !$("#view-stats").hidden && chart(latest), 150);
+  });
   for (const [id, value] of [["#measure-count", "count"], ["#measure-size", "size"]]) {
     $(id).addEventListener("click", () => {
       measure = value;

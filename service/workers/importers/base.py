@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from service.errors import DependencyDown, DepotError, NotFound
+from service.errors import DependencyDown, DepotError, Forbidden, NotFound
 
 CHUNK = 1024 * 1024
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -40,7 +40,7 @@ def check_status(response: httpx.Response, what: str) -> None:
     if status >= 500 or status in (408, 429):
         raise Transient(f"{what}: upstream answered {status}")
     if status in (401, 403):
-        raise DepotError(f"{what}: upstream refused access ({status}); check the token")
+        raise Forbidden(f"{what}: upstream refused access ({status}); check the token")
     raise DepotError(f"{what}: upstream answered {status}")
 
 

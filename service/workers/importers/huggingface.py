@@ -19,7 +19,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import build_hf_headers
 
 from service.domain.models import HF_REQUIREMENTS, missing_requirements
-from service.errors import DepotError, InvalidInput, NotFound
+from service.errors import DepotError, Forbidden, InvalidInput, NotFound
 from service.settings import Settings
 from service.workers.importers.base import CHUNK, SourceFile, Transient, check_status
 
@@ -27,7 +27,7 @@ from service.workers.importers.base import CHUNK, SourceFile, Transient, check_s
 def _translate(exc: Exception, what: str) -> Exception:
     """huggingface_hub's errors → ours: missing is permanent, 5xx and network are transient."""
     if isinstance(exc, GatedRepoError):
-        return DepotError(f"{what}: the repository is gated; configure DEPOT_HF_TOKEN with access")
+        return Forbidden(f"{what}: the repository is gated; configure DEPOT_HF_TOKEN with access")
     if isinstance(exc, RevisionNotFoundError):
         return NotFound(f"{what}: revision not found on the Hub")
     if isinstance(exc, RepositoryNotFoundError):

@@ -13,6 +13,7 @@ from service.errors import InvalidInput
 
 BLOCK = 512
 MAX_META = 1024 * 1024  # pax or long-name records larger than this are refused
+STEP = 1024 * 1024  # most bytes inflated at once
 
 
 @dataclass
@@ -31,20 +32,25 @@ class _Reader:
         self.chunks = chunks
         self.inflate = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
         self.buffer = bytearray()
+        self.pending = b""  # compressed input not yet inflated (output is capped per step)
         self.eof = False
 
     async def _fill(self, want: int) -> None:
+        """Inflate until ``want`` bytes are buffered: memory stays near ``want`` + one step,
+        however well the archive compresses."""
         while len(self.buffer) < want and not self.eof:
+            if not self.pending:
+                try:
+                    self.pending = await anext(self.chunks)
+                except StopAsyncIteration:
+                    self.buffer += self.inflate.flush()
+                    self.eof = True
+                    break
             try:
-                chunk = await anext(self.chunks)
-            except StopAsyncIteration:
-                self.buffer += self.inflate.flush()
-                self.eof = True
-                break
-            try:
-                self.buffer += self.inflate.decompress(chunk)
+                self.buffer += self.inflate.decompress(self.pending, STEP)
             except zlib.error as exc:
                 raise InvalidInput(f"the archive is not valid gzip: {exc}") from None
+            self.pending = self.inflate.unconsumed_tail
 
     async def read(self, n: int) -> bytes:
         await self._fill(n)

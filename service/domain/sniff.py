@@ -1,0 +1,102 @@
+"""Content sniffing: do a file's first bytes match what its extension claims?
+
+Pure rules over the first ``SNIFF_BYTES`` of an upload, run while it streams and before
+anything is committed, so EXE bytes named ``.txt`` or text named ``.wav`` never land.
+This is a cheap gate, not a parser: the worker's parse is the full check."""
+
+import codecs
+from dataclasses import dataclass, field
+
+from service.domain.categories import extension_of
+from service.errors import InvalidInput
+
+SNIFF_BYTES = 4096  # enough for every rule below (tar's magic sits at offset 257)
+
+_AUDIO_MAGIC = {
+    ".wav": lambda h: h[:4] == b"RIFF" and h[8:12] == b"WAVE",
+    ".mp3": lambda h: h[:3] == b"ID3" or (len(h) > 1 and h[0] == 0xFF and h[1] & 0xE0 == 0xE0),
+    ".ogg": lambda h: h[:4] == b"OggS",
+    ".flac": lambda h: h[:4] == b"fLaC" or (h[:3] == b"ID3" and b"fLaC" in h),
+}
+_GZIP = lambda h: h[:2] == b"\x1f\x8b"  # noqa: E731
+_ARCHIVE_MAGIC = {
+    ".zip": lambda h: h[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"),
+    ".gz": _GZIP,
+    ".tgz": _GZIP,
+    ".tar": lambda h: h[257:262] == b"ustar" or _tar_checksum_ok(h),
+}
+_JSON_START = set(b'{["-0123456789tfn')
+_TEXT_EXTENSIONS = {".txt", ".md", ".log"}
+_DATA_EXTENSIONS = {".json", ".yaml", ".yml", ".csv", ".xml"}
+
+
+def _tar_checksum_ok(head: bytes) -> bool:
+    """An old (pre-POSIX) tar header has no magic, only a checksum over its 512 bytes."""
+    if len(head) < 512 or not head[:100].strip(b"\x00"):
+        return False
+    try:
+        stored = int(head[148:156].replace(b"\x00", b" ").strip() or b"-1", 8)
+    except ValueError:
+        return False
+    return stored == sum(head[:148]) + 8 * 32 + sum(head[156:512])
+
+
+def _text_of(head: bytes, complete: bool, what: str) -> str:
+    """The window as UTF-8 (a character cut at the window's end is fine); no NUL bytes."""
+    if b"\x00" in head:
+        raise InvalidInput(f"{what} contains NUL bytes: not a text file")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        return decoder.decode(head, final=complete)
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{what} is not valid UTF-8 text") from None
+
+
+def _check_data(ext: str, text: str, name: str) -> None:
+    body = text.lstrip("\ufeff \t\r\n")
+    if not body:
+        return  # empty or blank: the parser decides (an empty CSV is fine, empty JSON is not)
+    if ext == ".json" and ord(body[0]) not in _JSON_START and body[0] != '"':
+        raise InvalidInput(f"{name} does not start like JSON")
+    if ext == ".xml" and not body.startswith("<"):
+        raise InvalidInput(f"{name} does not start like XML (expected '<')")
+    # YAML and CSV: any UTF-8 text without NUL can start them.
+
+
+def check_content(filename: str, head: bytes, complete: bool) -> None:
+    """Raise ``InvalidInput`` unless ``head`` (the first bytes, all of them if ``complete``)
+    starts like a file of ``filename``'s type."""
+    ext = extension_of(filename)
+    name = repr(filename)
+    if ext in _AUDIO_MAGIC:
+        if not _AUDIO_MAGIC[ext](head):
+            raise InvalidInput(f"{name} is not {ext[1:].upper()} audio (its first bytes do not match)")
+    elif ext in _ARCHIVE_MAGIC:
+        if not _ARCHIVE_MAGIC[ext](head):
+            raise InvalidInput(f"{name} is not a {ext[1:]} archive (its first bytes do not match)")
+    elif ext in _TEXT_EXTENSIONS:
+        _text_of(head, complete, name)
+    elif ext in _DATA_EXTENSIONS:
+        _check_data(ext, _text_of(head, complete, name), name)
+
+
+@dataclass
+class Sniffer:
+    """Collects the first ``SNIFF_BYTES`` of one file and checks them once."""
+
+    filename: str
+    head: bytearray = field(default_factory=bytearray)
+    done: bool = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self.done:
+            return
+        self.head += chunk[: SNIFF_BYTES - len(self.head)]
+        if len(self.head) >= SNIFF_BYTES:
+            self.finish(complete=False)
+
+    def finish(self, complete: bool = True) -> None:
+        if not self.done:
+            self.done = True
+            head, self.head = bytes(self.head), bytearray()
+            check_content(self.filename, head, complete)

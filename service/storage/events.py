@@ -1,0 +1,78 @@
+"""The event log (a Redis Stream, ``<redis_prefix>events``) and the emitter that feeds it.
+
+Appending is one XADD, capped at about ``events_max_len`` entries; everything slow
+(handlers, webhook POSTs) runs later in arq jobs, so emitting never blocks an upload.
+The stream id is the event id: webhooks and handlers see the same one."""
+
+import json
+import re
+from typing import Any
+
+import redis.asyncio as redis
+
+from service.domain.events import BaseEvent, parse_event
+from service.errors import InvalidInput
+from service.storage.index import translate_errors
+
+STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
+
+
+def check_stream_id(value: str) -> str:
+    if not STREAM_ID.match(value):
+        raise InvalidInput(f"invalid event id {value!r}: expected <milliseconds>-<sequence>")
+    return value
+
+
+class EventLog:
+    def __init__(self, client: redis.Redis, prefix: str, max_len: int) -> None:
+        self.client = client
+        self.key = f"{prefix}events"
+        self.max_len = max_len
+
+    async def append(self, event: BaseEvent) -> BaseEvent:
+        """Store an event; returns it with its ``id``."""
+        data = event.model_dump_json(exclude={"id"})
+        async with translate_errors("record event"):
+            event_id = await self.client.xadd(
+                self.key, {"type": event.type, "data": data}, maxlen=self.max_len, approximate=True
+            )
+        return event.model_copy(update={"id": event_id})
+
+    async def page(self, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` events after ``after`` (exclusive), oldest first."""
+        start = f"({check_stream_id(after)}" if after else "-"
+        async with translate_errors("read events"):
+            entries = await self.client.xrange(self.key, min=start, max="+", count=limit)
+        return [_decode(event_id, fields) for event_id, fields in entries]
+
+    async def get(self, event_id: str) -> BaseEvent | None:
+        async with translate_errors("read event"):
+            entries = await self.client.xrange(self.key, min=event_id, max=event_id, count=1)
+        return parse_event(_decode(*entries[0])) if entries else None
+
+
+def _decode(event_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    return {"id": event_id, **json.loads(fields["data"])}
+
+
+class Emitter:
+    """Records events and queues their delivery (handlers and webhooks) on arq."""
+
+    def __init__(self, log: EventLog, jobs: Any) -> None:
+        self.log = log
+        self.jobs = jobs  # an arq ArqRedis pool
+
+    async def emit(self, event: BaseEvent) -> BaseEvent:
+        stored = await self.log.append(event)
+        await self.deliver(stored.id)
+        return stored
+
+    async def deliver(self, event_id: str) -> None:
+        """Queue the handlers of one stored event (a deterministic job id: queued once)."""
+        async with translate_errors("queue event delivery"):
+            await self.jobs.enqueue_job("dispatch_event", event_id, _job_id=f"event:{event_id}")
+
+    async def process(self, path: str) -> None:
+        """Queue the ingestion parse of a stored file."""
+        async with translate_errors("queue processing"):
+            await self.jobs.enqueue_job("process_file", path, _job_id=f"process:{path}")

@@ -1,0 +1,69 @@
+"""Parse one stored file by its type and return its summary (raises ``ParseError``).
+
+The parser runs in a thread over a synchronous view of the S3 object (``s3io``), so a
+slow or CPU-heavy parse never stalls the worker's event loop (job heartbeats, other
+jobs), and it is abandoned cleanly at ``timeout``."""
+
+import asyncio
+import io
+from collections.abc import Callable
+from typing import Any
+
+from service.domain.categories import extension_of
+from service.settings import Settings
+from service.storage.objects import ObjectStore
+from service.workers.parsers.errors import ParseError
+from service.workers.parsers.s3io import Bridge, Cancelled, RangedReader, StreamReader
+
+__all__ = ["ParseError", "summarize"]
+
+
+def _parser_for(ext: str, size: int, settings: Settings) -> tuple[bool, Callable[[Any], dict[str, Any]]]:
+    """(needs random access, parse function of a binary file object)."""
+    from service.workers.parsers import media, structured, text
+
+    limits = media.ArchiveLimits(settings.archive_max_entries, settings.archive_max_unpacked,
+                                 settings.archive_max_ratio)
+    table: dict[str, tuple[bool, Callable[[Any], dict[str, Any]]]] = {
+        ".json": (False, structured.json_summary),
+        ".yaml": (False, structured.yaml_summary),
+        ".yml": (False, structured.yaml_summary),
+        ".csv": (False, structured.csv_summary),
+        ".xml": (False, structured.xml_summary),
+        ".txt": (False, lambda f: text.text_summary(f, "text")),
+        ".md": (False, lambda f: text.text_summary(f, "markdown")),
+        ".log": (False, lambda f: text.text_summary(f, "log")),
+        ".zip": (True, lambda f: media.zip_summary(f, size, limits)),
+        ".tar": (False, lambda f: media.tar_summary(f, size, limits, ".tar")),
+        ".tgz": (False, lambda f: media.tar_summary(f, size, limits, ".tgz")),
+        ".gz": (True, lambda f: media.tar_summary(f, size, limits, ".gz")),
+    }
+    for audio in (".wav", ".mp3", ".ogg", ".flac"):
+        table[audio] = (True, lambda f, ext=audio: media.audio_summary(f, ext))
+    if ext not in table:
+        raise ParseError(f"no parser for {ext or 'files without an extension'}")
+    return table[ext]
+
+
+async def summarize(
+    objects: ObjectStore, bucket: str, key: str, filename: str, size: int, settings: Settings,
+) -> dict[str, Any]:
+    ext = extension_of(filename)
+    seekable, parse = _parser_for(ext, size, settings)
+    bridge = Bridge(asyncio.get_running_loop())
+
+    def run() -> dict[str, Any]:
+        raw = RangedReader(bridge, objects, bucket, key, size) if seekable else StreamReader(
+            bridge, objects, bucket, key)
+        with io.BufferedReader(raw, 64 * 1024) as stream:
+            return parse(stream)
+
+    task = asyncio.ensure_future(asyncio.to_thread(run))
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), settings.process_timeout)
+    except (asyncio.TimeoutError, asyncio.CancelledError):
+        bridge.cancelled = True  # the thread stops at its next read
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    except Cancelled:
+        raise ParseError("parse cancelled") from None

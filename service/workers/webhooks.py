@@ -1,0 +1,70 @@
+"""Webhook delivery: one arq job per (event, URL), HMAC-SHA256 signed, retried with backoff.
+
+The receiver checks ``X-Depot-Signature: sha256=<hex>``, the HMAC of
+``<X-Depot-Timestamp>.<raw body>`` under ``DEPOT_WEBHOOK_SECRET`` (the timestamp in the
+signed text lets it refuse replays). 2xx is delivered; 408, 429, 5xx and network errors
+are retried after ``webhook_retry_delay × 2^(try-1)`` seconds up to ``webhook_max_tries``;
+any other answer is final (retrying would not change it)."""
+
+import hashlib
+import hmac
+import logging
+import time
+from typing import Any
+
+import httpx
+from arq import Retry
+
+log = logging.getLogger("depot.webhooks")
+RETRY_STATUS = {408, 425, 429}
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def job_id(event_id: str, url: str) -> str:
+    return f"webhook:{event_id}:{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+
+
+def urls(setting: str) -> list[str]:
+    return [u.strip() for u in setting.split(",") if u.strip()]
+
+
+async def queue(ctx: dict[str, Any], event_id: str) -> int:
+    """Queue one delivery job per configured URL."""
+    targets = urls(ctx["settings"].webhook_urls)
+    for url in targets:
+        await ctx["redis"].enqueue_job("deliver_webhook", event_id, url, _job_id=job_id(event_id, url))
+    return len(targets)
+
+
+async def deliver(ctx: dict[str, Any], event_id: str, url: str) -> str:
+    settings = ctx["settings"]
+    event = await ctx["events"].get(event_id)
+    if event is None:
+        log.warning("webhook %s: event %s no longer in the stream; dropped", url, event_id)
+        return "dropped"
+    body = event.model_dump_json().encode()
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", "X-Depot-Event": event.type, "X-Depot-Delivery": event_id,
+               "X-Depot-Timestamp": timestamp, "User-Agent": "depot-webhooks"}
+    if settings.webhook_secret and settings.webhook_secret.get_secret_value():
+        headers["X-Depot-Signature"] = signature(settings.webhook_secret.get_secret_value(), timestamp, body)
+    job_try = int(ctx.get("job_try", 1))
+    try:
+        response = await ctx["webhook_http"].post(url, content=body, headers=headers,
+                                                  timeout=settings.webhook_timeout)
+        problem = None if response.is_success else f"HTTP {response.status_code}"
+        retryable = response.status_code >= 500 or response.status_code in RETRY_STATUS
+    except httpx.HTTPError as exc:
+        problem, retryable = f"{type(exc).__name__}: {exc}", True
+    if problem is None:
+        return "delivered"
+    if retryable and job_try < settings.webhook_max_tries:
+        delay = settings.webhook_retry_delay * 2 ** (job_try - 1)
+        log.warning("webhook %s for %s failed (%s), try %d; retrying in %.1fs", url, event_id, problem, job_try, delay)
+        raise Retry(defer=delay)
+    log.error("webhook %s for %s failed for good after %d tries: %s", url, event_id, job_try, problem)
+    return f"failed: {problem}"

@@ -1,0 +1,131 @@
+"""Processing against real SeaweedFS, Redis and an arq worker: every parser, status and events."""
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+from arq import create_pool
+from arq.connections import RedisSettings
+
+from tests.samples import GOOD, MALFORMED, zip_archive
+from tests.support import run_worker_burst
+
+
+def upload(client, name: str, data: bytes, **fields: str) -> dict:
+    response = client.post("/api/v1/data/upload", files={"file": (name, data)}, data=fields)
+    assert response.status_code == 201, response.text
+    return response.json()["file"]
+
+
+def metadata(client, path: str) -> dict:
+    return client.get(f"/api/v1/data/files/{path}", params={"metadata": "true"}).json()["metadata"]
+
+
+def burst(env: dict[str, str], **overrides: str) -> None:
+    result = run_worker_burst({**env, **{f"DEPOT_{k.upper()}": v for k, v in overrides.items()}})
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+async def enqueue(redis_url: str, function: str, *args: str) -> None:
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        assert await pool.enqueue_job(function, *args) is not None
+    finally:
+        await pool.aclose()
+
+
+def tags_of(s3, settings, file: dict) -> dict:
+    bucket = settings.bucket(file["purpose"])
+    tagging = s3.get_object_tagging(Bucket=bucket, Key=f"{file['category']}/{file['filename']}")
+    return {t["Key"]: t["Value"] for t in tagging["TagSet"]}
+
+
+def test_every_type_is_parsed_and_summarised(client, api, s3, settings, redis_client):
+    files = {name: upload(client, name, data) for name, (data, _) in GOOD.items()}
+    assert {metadata(client, f["path"])["status"] for f in files.values()} == {"pending"}
+    assert client.get("/api/v1/data/files", params={"status": "pending"}).json()["total"] == len(GOOD)
+
+    burst(api.env)
+
+    for name, (_, expected) in GOOD.items():
+        meta = metadata(client, files[name]["path"])
+        assert meta["status"] == "done", (name, meta["error"])
+        assert {k: meta["summary"][k] for k in expected} == expected, (name, meta["summary"])
+        assert meta["processed_at"] and meta["error"] is None
+        assert tags_of(s3, settings, files[name])["status"] == "done"
+    listing = client.get("/api/v1/data/files", params={"status": "done"}).json()
+    assert listing["total"] == len(GOOD) and {f["status"] for f in listing["files"]} == {"done"}
+    assert client.get("/api/v1/data/files", params={"status": "pending"}).json()["total"] == 0
+    both = client.get("/api/v1/data/files", params={"status": "done", "category": "audio"}).json()
+    assert [f["original_filename"] for f in both["files"]] == ["voice.wav"]
+
+    events = client.get("/api/v1/events", params={"limit": 1000}).json()["events"]
+    kinds = [e["type"] for e in events]
+    assert kinds.count("file.uploaded") == len(GOOD) and kinds.count("file.processed") == len(GOOD)
+    processed = next(e for e in events if e["type"] == "file.processed" and e["path"] == files["qa.csv"]["path"])
+    assert processed["summary"]["rows"] == 3 and processed["hash"] == files["qa.csv"]["hash"]
+
+
+def test_malformed_files_end_failed_with_a_useful_error(client, api, s3, settings):
+    files = {name: upload(client, name, data, purpose="training") for name, (data, _) in MALFORMED.items()}
+    burst(api.env)
+    for name, (_, words) in MALFORMED.items():
+        meta = metadata(client, files[name]["path"])
+        assert meta["status"] == "failed" and words in meta["error"], (name, meta)
+        assert tags_of(s3, settings, files[name])["status"] == "failed"
+    failed = client.get("/api/v1/data/files", params={"status": "failed", "purpose": "training"}).json()
+    assert failed["total"] == len(MALFORMED) and all(f["error"] for f in failed["files"])
+    events = [e for e in client.get("/api/v1/events", params={"limit": 1000}).json()["events"]
+              if e["type"] == "file.failed"]
+    assert len(events) == len(MALFORMED) and all(e["error"] for e in events)
+
+
+def test_zip_bomb_fails_by_limit(client, api):
+    file = upload(client, "bomb.zip", zip_archive({"zeros.bin": b"\x00" * 3_000_000}))
+    burst(api.env, archive_max_ratio="50")
+    meta = metadata(client, file["path"])
+    assert meta["status"] == "failed" and "expands more than 50x" in meta["error"]
+
+
+def test_rerun_is_idempotent_and_reindex_keeps_status(client, api, redis_client):
+    done = upload(client, "a.json", b'{"x": 1}')
+    bad = upload(client, "b.json", b'{"x": ')
+    burst(api.env)
+    before = [client.get("/api/v1/data/files", params=q).json()
+              for q in ({}, {"status": "done"}, {"status": "failed"}, {"status": "failed", "category": "data"})]
+    assert before[1]["total"] == 1 and before[2]["total"] == 1
+    # A second run of the same job leaves the result alone (arq is at-least-once).
+    redis_client.delete(f"arq:result:process:{done['path']}")
+    events_before = len(client.get("/api/v1/events").json()["events"])
+    asyncio.run(enqueue(api.env["DEPOT_REDIS_URL"], "process_file", done["path"]))
+    burst(api.env)
+    assert metadata(client, done["path"])["status"] == "done"
+    assert len(client.get("/api/v1/events").json()["events"]) == events_before
+
+    redis_client.flushdb()
+    out = subprocess.run([sys.executable, "-m", "service", "reindex"], env=api.env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    after = [client.get("/api/v1/data/files", params=q).json()
+             for q in ({}, {"status": "done"}, {"status": "failed"}, {"status": "failed", "category": "data"})]
+    assert after == before
+    assert json.loads(redis_client.get(f"depot:file:{bad['path']}"))["status"] == "failed"
+
+
+def test_deleted_before_processing_is_skipped(client, api):
+    file = upload(client, "gone.csv", b"a,b\n1,2\n")
+    assert client.delete(f"/api/v1/data/files/{file['path']}").status_code == 200
+    burst(api.env)
+    assert client.get(f"/api/v1/data/files/{file['path']}", params={"metadata": "true"}).status_code == 404
+    kinds = [e["type"] for e in client.get("/api/v1/events").json()["events"]]
+    assert kinds == ["file.uploaded", "file.deleted"]
+
+
+@pytest.mark.parametrize("query, error", [({"status": "weird"}, "status"), ({"after": "nope"}, "invalid event id")])
+def test_bad_filters_are_400_json(client, query, error):
+    url = "/api/v1/events" if "after" in query else "/api/v1/data/files"
+    response = client.get(url, params=query)
+    assert response.status_code == 400 and response.json()["success"] is False
+    assert error in response.json()["error"]
