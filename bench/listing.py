@@ -2,25 +2,26 @@
 
 Each set lives under its own bucket prefix and Redis prefix, served by its own API
 process, so the two are measured interleaved, request by request, in the same minute.
-Entries are seeded through the storage layer exactly as an upload finishes one: a real
-manifest written to S3 with ``ObjectStore.put_bytes`` and the entry added with
-``Index.add``. Only the file bodies are left out (list and stats never read them)."""
+Entries are real: each is a ``FileRecord`` whose JSON manifest sits at its key in S3
+(written in bulk), indexed with ``Index.rebuild`` exactly as ``depot reindex`` does; the
+smaller set is then rebuilt by ``depot reindex`` itself from what it reads back. Only the
+file bodies are left out (list and stats never read them)."""
 
 import asyncio
 import hashlib
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import httpx
 
-from bench.measure import Outcome, percentile
+from bench.measure import Outcome, percentile, timed
 from bench.stack import Stack
 from service.domain.categories import Purpose, category_for, content_type_for
 from service.domain.naming import file_path, manifest_key, saved_name
 from service.domain.records import FileRecord, format_time
 from service.settings import Settings
+from service.storage.files import FileStore
 from service.storage.index import Index
 from service.storage.objects import ObjectStore
 
@@ -45,38 +46,46 @@ def make_record(i: int) -> FileRecord:
     )
 
 
-async def _seed(env: dict[str, str], first: int, count: int, concurrency: int = 64) -> None:
-    settings = Settings(**{k[6:].lower(): v for k, v in env.items() if k.startswith("DEPOT_")})  # as the API
-    async with ObjectStore.open(settings) as objects, Index.open(settings.redis_url, settings.redis_prefix) as index:
-        slots = asyncio.Semaphore(concurrency)
+async def _write_manifests(s3_url: str, settings: Settings, records: list[FileRecord], concurrency: int = 64) -> None:
+    """PUT each record's manifest at its real key, in bulk: a lean HTTP client, because
+    the S3 SDK's own CPU per request would make 100,000 writes take most of the budget
+    on two cores. The bench's SeaweedFS has no IAM configured, so plain PUTs are accepted."""
+    slots = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
 
-        async def one(i: int) -> None:
-            record = make_record(i)
-            async with slots:
-                await objects.put_bytes(
-                    settings.bucket(record.purpose.value), manifest_key(record.category, record.filename),
-                    record.model_dump_json(indent=2).encode(), "application/json",
-                )
-                await index.add(record)
+        async def put(record: FileRecord) -> None:
+            bucket = settings.bucket(record.purpose.value)
+            key = manifest_key(record.category, record.filename)
+            async with slots, http.put(
+                f"{s3_url}/{bucket}/{key}", data=record.model_dump_json(indent=2).encode(),
+                headers={"Content-Type": "application/json", "If-None-Match": "*"},
+            ) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"manifest {key}: {response.status} {await response.text()}")
 
-        await asyncio.gather(*(one(i) for i in range(first, first + count)))
-
-
-def seed_chunk(env: dict[str, str], first: int, count: int) -> None:
-    """One seeding process's share (a process per core: the S3 client costs CPU per call)."""
-    asyncio.run(_seed(env, first, count))
+        await asyncio.gather(*(put(r) for r in records))
 
 
-def seed(env: dict[str, str], total: int, processes: int = 2) -> float:
-    """Seed ``total`` entries using ``processes`` processes; returns the seconds it took."""
+async def _seed(s3_url: str, settings: Settings, total: int) -> int:
+    records = [make_record(i) for i in range(total)]
+    await _write_manifests(s3_url, settings, records)
+    async with Index.open(settings.redis_url, settings.redis_prefix) as index:
+        return await index.rebuild(records)  # what `depot reindex` does with the manifests it reads
+
+
+def seed(s3_url: str, settings: Settings, total: int) -> float:
+    """Seed ``total`` entries: manifests in S3, then the index built from the same records."""
     start = time.perf_counter()
-    share = -(-total // processes)
-    with ProcessPoolExecutor(processes) as pool:
-        futures = [pool.submit(seed_chunk, env, first, min(share, total - first))
-                   for first in range(0, total, share)]
-        for future in futures:
-            future.result()
+    if asyncio.run(_seed(s3_url, settings, total)) != total:
+        raise RuntimeError("the index did not take every record")
     return time.perf_counter() - start
+
+
+async def _reindexed(settings: Settings) -> int:
+    """Rebuild a set's index from its manifests with Depot's own reindex (proves they are real)."""
+    async with ObjectStore.open(settings) as objects, Index.open(settings.redis_url, settings.redis_prefix) as index:
+        return await FileStore(objects, index, settings).reindex()
 
 
 def queries(total: int) -> dict[str, str]:
@@ -85,7 +94,7 @@ def queries(total: int) -> dict[str, str]:
         "first page": "/api/v1/data/files?limit=100",
         "deep page": f"/api/v1/data/files?limit=100&offset={deep}",
         "purpose filter": "/api/v1/data/files?purpose=training&limit=100",
-        "purpose+category, deep": f"/api/v1/data/files?purpose=training&category=audio&limit=100&offset={total // 8 - 100}",
+        "purpose+category, deep": f"/api/v1/data/files?purpose=training&category=audio&limit=100&offset={max(0, total // 8 - 100)}",
         "category filter": "/api/v1/data/files?category=text&limit=100",
         "stats": "/api/v1/data/stats",
     }
@@ -96,11 +105,17 @@ def run(stack: Stack, sizes: tuple[int, int], samples: int, out: Outcome) -> Non
     sets = {}
     for total in (small, large):
         prefix = f"bench{total}-"
-        env = {**stack.env, "DEPOT_BUCKET_PREFIX": prefix, "DEPOT_REDIS_PREFIX": f"depot{total}:"}
+        settings = stack.settings(bucket_prefix=prefix, redis_prefix=f"depot{total}:")
         _process, url = stack.spawn_api(bucket_prefix=prefix, redis_prefix=f"depot{total}:")
-        seconds = seed(env, total, processes=min(2, os.cpu_count() or 1))
+        seconds = seed(stack.s3.url, settings, total)
         out.note(f"seeded {total:,} entries (manifest in S3 + index entry) in {seconds:.0f} s "
                  f"({total / seconds:.0f}/s)")
+        if total == small:
+            counted: list[int] = []
+            seconds = timed(lambda: counted.append(asyncio.run(_reindexed(settings))))
+            if counted != [total]:
+                raise RuntimeError(f"reindex found {counted} manifests, expected {total}")
+            out.note(f"`depot reindex` read the {total:,} manifests back and rebuilt the index in {seconds:.1f} s")
         sets[total] = url
     latencies: dict[tuple[int, str], list[float]] = {}
     with httpx.Client(timeout=30) as http:

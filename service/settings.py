@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -91,6 +91,18 @@ class Settings(BaseSettings):
                                        "for each next")
     training_thresholds: str = Field("", description="training.ready thresholds per category, e.g. "
                                      "'audio:count=50,bytes=1073741824;text:count=200'; empty = off")
+
+    @field_validator("training_thresholds")
+    @classmethod
+    def _check_thresholds(cls, value: str) -> str:
+        from service.domain.training import parse_thresholds
+        from service.errors import InvalidInput
+
+        try:
+            parse_thresholds(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+        return value
 
     def bucket(self, name: str) -> str:
         """The bucket name for a purpose (``training``, ``ingestion``) or ``models``."""

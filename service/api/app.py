@@ -9,7 +9,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 
 from service import __version__
-from service.api.auth import auth_setup
+from service.api.auth import auth_setup, openapi_security
 from service.api.controllers.events import EventsController
 from service.api.controllers.files import FilesController
 from service.api.controllers.health import HealthController
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[logging],
         openapi_config=OpenAPIConfig(
             title="Depot", version=__version__, path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerRenderPlugin()], **openapi_security(bool(auth_middleware)),
         ),
         debug=settings.debug,
     )

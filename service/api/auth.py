@@ -126,3 +126,18 @@ def auth_setup(settings: Settings) -> tuple[list, list]:
     middleware = DefineMiddleware(ApiKeyMiddleware, keys=keys, limiter=limiter, exclude=PUBLIC_PATHS)
     log.info("authentication on", keys=len(keys), rate_limit_per_minute=settings.rate_limit_per_minute)
     return [middleware], [require_scope]
+
+
+def openapi_security(enabled: bool) -> dict:
+    """OpenAPIConfig arguments that declare both key headers when auth is on (nothing when off)."""
+    if not enabled:
+        return {}
+    from litestar.openapi.spec import Components, SecurityScheme
+
+    return {
+        "components": Components(security_schemes={
+            "bearer": SecurityScheme(type="http", scheme="bearer", description="an API key as a Bearer token"),
+            "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+        }),
+        "security": [{"bearer": []}, {"apiKey": []}],
+    }

@@ -27,14 +27,14 @@ from service.domain.models import (
     upload_key,
 )
 from service.domain.records import format_time, utc_now
-from service.errors import DepotError, InvalidInput, NotFound
+from service.errors import DependencyDown, DepotError, InvalidInput, NotFound
 from service.storage.model_cache import ModelCache
 from service.storage.models import ModelStore
+from service.workers import ingestion
 from service.workers.importers import zipfile as zipimport
 from service.workers.importers.base import SourceFile, Transient, is_transient, new_http_client
 from service.workers.importers.github import GitHub
 from service.workers.importers.huggingface import HuggingFace
-from service.workers import ingestion
 
 log = logging.getLogger("depot.worker")
 MAX_TRIES = 3
@@ -51,7 +51,26 @@ async def open_clients(ctx: dict[str, Any]) -> None:
     ctx["github"] = GitHub(settings, http)
 
 
+def _backoff(ctx: dict[str, Any], job_try: int) -> float:
+    return ctx["settings"].model_retry_delay * 2 ** (job_try - 1)
+
+
 async def run(ctx: dict[str, Any], task_id: str) -> str:
+    """Run one try of an import task; returns its final status or raises ``Retry``.
+
+    Our own records being unreachable (S3 or Redis down while reading or writing the task)
+    is transient too: the try is retried, and a rerun picks up where this one stopped."""
+    job_try = int(ctx.get("job_try", 1))
+    try:
+        return await _run(ctx, task_id, job_try)
+    except DependencyDown as exc:
+        if job_try >= MAX_TRIES:
+            raise
+        log.warning("import %s try %d could not reach storage, retrying: %s", task_id, job_try, exc.message)
+        raise Retry(defer=_backoff(ctx, job_try)) from exc
+
+
+async def _run(ctx: dict[str, Any], task_id: str, job_try: int) -> str:
     models: ModelStore = ctx["models"]
     try:
         task = await models.get_task(task_id)
@@ -60,7 +79,6 @@ async def run(ctx: dict[str, Any], task_id: str) -> str:
         return "missing"
     if task.task_status in (TaskStatus.DONE, TaskStatus.FAILED):
         return task.task_status.value
-    job_try = int(ctx.get("job_try", 1))
     if job_try > MAX_TRIES:  # the last try's worker died mid-job
         await _fail(ctx, task, f"gave up after {MAX_TRIES} tries (the last worker stopped mid-import)")
         return TaskStatus.FAILED.value
@@ -71,7 +89,7 @@ async def run(ctx: dict[str, Any], task_id: str) -> str:
     except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
         message = exc.message if isinstance(exc, DepotError) else f"internal error ({type(exc).__name__})"
         if is_transient(exc) and job_try < MAX_TRIES:
-            delay = ctx["settings"].model_retry_delay * 2 ** (job_try - 1)
+            delay = _backoff(ctx, job_try)
             log.warning("import %s try %d failed, retrying in %.1fs: %s", task.id, job_try, delay, message)
             task.task_status, task.error_msg = TaskStatus.PENDING, f"try {job_try} failed, retrying: {message}"
             await _save_quietly(models, task)

@@ -87,6 +87,7 @@ class FakeHub(FakeServer):
         self.downloads: Counter[str] = Counter()  # "repo/path" -> GETs of the bytes
         self.rate: float | None = None  # bytes per second for file bodies
         self.page_size = page_size
+        self.auth: list[str | None] = []  # the Authorization header of every request
 
     # setup -----------------------------------------------------------------------
     def add_model(self, repo_id: str, files: dict[str, Content], revision: str = "main") -> str:
@@ -124,6 +125,8 @@ class _Handler(FakeHandler):
     def route(self) -> None:
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
+        with self.fake.lock:
+            self.fake.auth.append(self.headers.get("Authorization"))
         status = self.fake.take_fault(path)
         if status is not None:
             return self._json(status, {"error": f"injected {status}"})

@@ -11,6 +11,8 @@ from tests.fakes.github import FakeGitHub
 from tests.fakes.hf_hub import FakeHub
 from tests.support import ApiServer, run_worker_burst, start_api
 
+HF_TOKEN = "hf_fake_token"
+
 
 @pytest.fixture(scope="session")
 def fake_hub() -> Iterator[FakeHub]:
@@ -30,6 +32,7 @@ def hub(fake_hub: FakeHub) -> FakeHub:
     fake_hub.faults.clear()
     fake_hub.downloads.clear()
     fake_hub.rate = None
+    fake_hub.auth.clear()
     return fake_hub
 
 
@@ -42,7 +45,8 @@ def github(fake_github: FakeGitHub) -> FakeGitHub:
 @pytest.fixture(scope="session")
 def model_env(base_env: dict[str, str], fake_hub: FakeHub, fake_github: FakeGitHub) -> dict[str, str]:
     """The API's and the worker's environment: upstreams are the fakes, retries are quick."""
-    return {**base_env, "DEPOT_HF_ENDPOINT": fake_hub.url, "DEPOT_GITHUB_API_URL": fake_github.url,
+    return {**base_env, "DEPOT_HF_ENDPOINT": fake_hub.url, "DEPOT_HF_TOKEN": HF_TOKEN,
+            "DEPOT_GITHUB_API_URL": fake_github.url,
             "DEPOT_GITHUB_TOKEN": fake_github.token, "DEPOT_MODEL_RETRY_DELAY": "0.2"}
 
 

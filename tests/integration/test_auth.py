@@ -96,6 +96,8 @@ def test_scopes(http, settings, s3):
     assert upload(http, "admin").status_code == 201
     assert http.get("/api/v1/data/stats", headers=bearer("admin")).json()["stats"]["total_files"] == 1
     assert http.get("/v1/models/", headers=bearer("reader")).status_code == 200
+    assert_error(http.get("/api/v1/events/", headers=bearer("writer")), 403)  # events are admin-only
+    assert http.get("/api/v1/events/", headers=bearer("admin")).status_code == 200
     assert_error(http.post("/v1/upload/huggingface", json={"model_tag": "a/b"}, headers=bearer("reader")), 403)
 
 
@@ -113,6 +115,11 @@ def test_purpose_bound_key(http, settings, s3):
     listed = http.get("/api/v1/data/files?purpose=training", headers=bearer("trainer")).json()["files"]
     assert [f["path"] for f in listed] == [own]
     assert_error(http.get("/v1/models/", headers=bearer("trainer")), 403)
+    batch = http.post("/api/v1/data/upload", data={"purpose": "ingestion"}, headers=bearer("trainer"),
+                      files=[("file", ("b1.txt", b"one")), ("file", ("b2.txt", b"two"))])
+    assert_error(batch, 403)
+    assert stored_keys(s3, settings.bucket("ingestion")) == [f"text/{other.split('/')[-1]}",
+                                                            f"text/{other.split('/')[-1]}.meta.json"]
     assert http.delete(f"/api/v1/data/files/{own}", headers=bearer("trainer")).status_code == 200
     assert http.get(f"/api/v1/data/files/{other}", headers=bearer("admin")).status_code == 200
 
@@ -120,6 +127,8 @@ def test_purpose_bound_key(http, settings, s3):
 def test_operational_routes_stay_open(http):
     for path in ("/health/live", "/health/ready", "/metrics", "/schema/openapi.json", "/ui/"):
         assert http.get(path).status_code == 200, path
+    schema = http.get("/schema/openapi.json").json()
+    assert set(schema["components"]["securitySchemes"]) == {"bearer", "apiKey"}  # the contract says keys are needed
 
 
 def test_bad_key_config_stops_start_up(base_env, tmp_path):

@@ -29,7 +29,6 @@ from tests.support import ApiServer, multipart_stream, start_api
 
 MIB = 1024 * 1024
 BUCKETS = ("depot-training", "depot-ingestion", "depot-models")
-FAULTS: list[str] = []  # for the README's count
 
 
 @dataclass
@@ -45,7 +44,6 @@ class Stack:
         return self.s3.process.poll() is None
 
     def stop_s3(self) -> None:
-        FAULTS.append("s3 stopped")
         self.s3.stop()
 
     def start_s3(self) -> None:
@@ -53,7 +51,6 @@ class Stack:
             self.s3 = start_seaweedfs(self.root / "s3", self.s3_port)
 
     def stop_redis(self) -> None:
-        FAULTS.append("redis stopped")
         self.redis.stop()
 
     def start_redis(self) -> None:
@@ -181,7 +178,6 @@ def test_s3_stopped_before_upload_is_503_then_the_running_api_recovers(stack, ht
 
 
 def test_s3_unreachable_through_the_proxy_is_503(stack, http):
-    FAULTS.append("proxy down")
     stack.proxy.down()
     assert_json_error(upload(http, 1000), 503)
     stack.proxy.up()
@@ -194,7 +190,6 @@ def test_connection_cut_mid_upload_aborts_the_multipart_upload(stack, http):
     the small abort request still passes, so nothing is left."""
     rule = stack.proxy.add(Rule(after_bytes=1 * MIB))
     response = upload(http, 14 * MIB)
-    FAULTS.extend(["cut mid-part"] * rule.hits)
     assert rule.hits >= 1
     assert_json_error(response, 503, 500)
     stack.proxy.clear()
@@ -241,7 +236,6 @@ def test_completion_answer_lost_is_an_idempotent_retry(stack, http):
     wipe(stack)
     assert_round_trip(http, upload(http, 3000), 3000)
     assert manifest.hits == 1
-    FAULTS.extend(["answer lost"] * 3)
     s3 = stack.boto()
     assert open_uploads(s3, "depot-ingestion") == []
     assert len(stored_keys(s3, "depot-ingestion")) == 2  # the object and its manifest
@@ -250,7 +244,6 @@ def test_completion_answer_lost_is_an_idempotent_retry(stack, http):
 def test_completion_never_reaching_s3_is_a_clean_failure(stack, http):
     rule = stack.proxy.add(Rule(re.compile(rb"^POST /depot-ingestion/text/[^ ]*\?uploadId="), "before"))
     assert_json_error(upload(http, 11 * MIB), 503)
-    FAULTS.extend(["complete cut"] * rule.hits)
     nothing_left(stack)
 
 
@@ -260,7 +253,6 @@ def test_manifest_write_failing_removes_the_object(stack, http):
     for size in (500, 7 * MIB):
         assert_json_error(upload(http, size), 503)
         nothing_left(stack)
-    FAULTS.extend(["manifest cut"] * rule.hits)
 
 
 def test_when_the_cleanup_fails_too_the_orphan_stays_invisible_and_verify_reports_it(stack, http, fault_api):
@@ -268,7 +260,6 @@ def test_when_the_cleanup_fails_too_the_orphan_stays_invisible_and_verify_report
     or served (reindex reads manifests only) and `depot verify` reports it as drift."""
     stack.proxy.add(Rule(re.compile(rb"^PUT /depot-ingestion/text/[^ ?]*\.meta\.json "), "before"))
     stack.proxy.add(Rule(re.compile(rb"^POST /depot-ingestion\?delete"), "before"))
-    FAULTS.extend(["manifest cut", "delete cut"])
     assert_json_error(upload(http, 500), 503)
     stack.proxy.clear()
     orphans = stored_keys(stack.boto(), "depot-ingestion")
@@ -286,7 +277,6 @@ def test_when_the_cleanup_fails_too_the_orphan_stays_invisible_and_verify_report
 # client -------------------------------------------------------------------------------
 
 def test_client_disconnect_mid_upload_aborts_everything(stack, http, fault_api):
-    FAULTS.append("client disconnect")
     boundary = "cutboundary"
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gone.txt\"\r\n\r\n").encode()
     port = int(fault_api.url.rsplit(":", 1)[1])
@@ -406,7 +396,6 @@ def test_worker_sigterm_lets_the_running_job_finish(stack, http, held_reindex):
     """SIGTERM mid-job: the job completes (within DEPOT_WORKER_JOB_COMPLETION_WAIT), no new job
     is picked up, and the worker exits cleanly."""
     paths, hold, worker, _ = held_reindex
-    FAULTS.append("worker SIGTERM")
     worker.send_signal(signal.SIGTERM)
     time.sleep(1)  # let the handler stop job pick-up before a second job arrives
     enqueue(stack.redis.url, "reindex", "reindex-after-sigterm")
@@ -422,7 +411,6 @@ def test_worker_sigkill_mid_job_reruns_it_idempotently(stack, http, held_reindex
     """SIGKILL mid-job: the job stays queued. Once arq's in-progress lease lapses (job timeout + 10 s;
     removed here rather than waited for), the next worker runs it again with the same result."""
     paths, hold, worker, env = held_reindex
-    FAULTS.append("worker SIGKILL")
     worker.send_signal(signal.SIGKILL)
     worker.wait(30)
     red = stack.redis_client()

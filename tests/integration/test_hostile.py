@@ -97,7 +97,8 @@ FILE_PARTS = {
         b"\r\n\r\npayload\r\n")),
     "file-part-without-filename": post(form(part("file", b"payload"))),
     "file-in-another-field": post(form(part("upload", b"payload", "a.txt"))),
-    "two-file-parts": post(form(part("file", b"one", "a.txt"), part("file", b"two", "b.txt"))),
+    "batch-of-hostile-names": post(form(part("file", b"one", "../a.txt"), part("file", b"two", "b.exe"),
+                                        part("file", b"three", "c\u202etxt.exe"))),
     "no-file-part": post(form(part("purpose", "training"))),
 }
 

@@ -129,3 +129,45 @@ def test_bad_filters_are_400_json(client, query, error):
     response = client.get(url, params=query)
     assert response.status_code == 400 and response.json()["success"] is False
     assert error in response.json()["error"]
+
+
+def worker_peak_rss(env: dict[str, str]) -> int:
+    """Run a burst worker and sample its resident memory until it exits; the peak in bytes."""
+    import time
+
+    import psutil
+
+    process = subprocess.Popen([sys.executable, "-m", "service", "worker", "--burst"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watched, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    assert process.wait(120) == 0, process.stderr.read()[-3000:]
+    return peak
+
+
+def test_large_files_parse_in_bounded_memory(client, api):
+    """20 MiB of JSON records, CSV rows and log lines: the worker's peak grows by far less than that."""
+    small = upload(client, "tiny.json", b"[1]")
+    baseline = worker_peak_rss(api.env)
+    assert metadata(client, small["path"])["status"] == "done"
+    mib = 1024 * 1024
+    record = b'{"id": 123456, "text": "the quick brown fox jumps over the lazy dog", "ok": true}'
+    count = 20 * mib // (len(record) + 1)
+    big_json = b"[" + b",".join([record] * count) + b"]"
+    big_csv = b"id,text\n" + b"7,some words in a row\n" * (20 * mib // 22)
+    big_log = b"2026-01-01T00:00:00Z INFO request served in 3 ms\n" * (20 * mib // 49)
+    files = [upload(client, n, d) for n, d in (("big.json", big_json), ("big.csv", big_csv), ("big.log", big_log))]
+    del big_json, big_csv, big_log
+    peak = worker_peak_rss(api.env)
+    summaries = [metadata(client, f["path"]) for f in files]
+    assert [m["status"] for m in summaries] == ["done"] * 3, [m["error"] for m in summaries]
+    assert summaries[0]["summary"]["records"] == count
+    assert summaries[1]["summary"]["rows"] == 20 * mib // 22
+    assert summaries[2]["summary"]["levels"] == {"INFO": 20 * mib // 49}
+    print(f"\nworker peak RSS: {baseline / mib:.1f} MiB idle run, {peak / mib:.1f} MiB parsing 3 x 20 MiB")
+    assert peak - baseline < 25 * mib

@@ -1,6 +1,8 @@
 """Upload-time ingestion rules against the real stack: content sniffing, batches, duplicates."""
 
 import hashlib
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -157,7 +159,7 @@ def test_too_many_files_is_400(base_env, tmp_path, s3, settings, clean):
         server.stop()
 
 
-def test_duplicates_allowed_are_marked(client):
+def test_duplicates_allowed_are_marked(client, api, redis_client):
     first = client.post("/api/v1/data/upload", files={"file": ("a.csv", b"x,y\n1,2\n")}).json()["file"]
     second = client.post("/api/v1/data/upload", files={"file": ("b.csv", b"x,y\n1,2\n")}).json()["file"]
     other_purpose = client.post("/api/v1/data/upload", files={"file": ("c.csv", b"x,y\n1,2\n")},
@@ -166,6 +168,13 @@ def test_duplicates_allowed_are_marked(client):
     assert meta(first)["duplicate"] is False and meta(first)["duplicate_of"] is None
     assert meta(second)["duplicate"] is True and meta(second)["duplicate_of"] == first["path"]
     assert meta(other_purpose)["duplicate"] is False  # duplicates are per purpose
+    # The hash lookup is part of the index: `depot reindex` rebuilds it from the manifests.
+    redis_client.flushdb()
+    out = subprocess.run([sys.executable, "-m", "service", "reindex"], env=api.env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    fourth = client.post("/api/v1/data/upload", files={"file": ("d.csv", b"x,y\n1,2\n")}).json()["file"]
+    assert meta(fourth)["duplicate_of"] == first["path"]
 
 
 def test_duplicates_rejected_name_the_existing_path(base_env, tmp_path, s3, settings, clean, redis_client):

@@ -1,4 +1,4 @@
-"""Integrity under concurrency: 300 random files (0 B to 20 MiB, skewed small, about 160 MiB in
+"""Integrity under concurrency: 300 random files (0 B to 20 MiB, skewed small, 115 MiB in
 all) go up and come back byte-equal with matching manifest hashes; ``depot verify`` agrees, and
 reports drift once an object is altered or removed behind the service's back."""
 

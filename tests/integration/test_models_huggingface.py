@@ -3,7 +3,7 @@
 import json
 
 from tests.fakes.hf_hub import Generated, demo_files
-from tests.integration.model_fixtures import created, follow, model_keys, stored
+from tests.integration.model_fixtures import HF_TOKEN, created, follow, model_keys, stored
 
 MIB = 1024 * 1024
 
@@ -48,6 +48,8 @@ def test_import_sharded_safetensors_byte_for_byte(hub, mclient, model_env, s3, s
         Bucket=bucket, Key=f"{mid}/config.json")["TagSet"]}
     assert tags["source"] == "huggingface" and tags["commit"] == commit
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    # the configured token went with every call: repo info, tree pages and file downloads
+    assert len(hub.auth) > 8 and set(hub.auth) == {f"Bearer {HF_TOKEN}"}
 
 
 def test_pytorch_bin_layout_accepted(hub, mclient, model_env, s3, settings):
