@@ -56,9 +56,9 @@ class Receiver:
         async for chunk in self.request.stream():
             received += len(chunk)
             if received > self.limit:
-                first = next((o.error for o in self.outcomes if o.error), None)
-                raise first if isinstance(first, TooLarge) else TooLarge(
-                    f"request exceeds the upload limit of {self.limit - FORM_OVERHEAD} bytes")
+                if len(self.outcomes) == 1 and self.outcomes[0].error is not None:
+                    raise self.outcomes[0].error  # one file: its own error (e.g. 400 for its content)
+                raise TooLarge(f"request exceeds the upload limit of {self.limit - FORM_OVERHEAD} bytes")
             yield chunk
 
     async def run(self) -> list[FileOutcome]:

@@ -13,10 +13,10 @@ from service.errors import InvalidInput
 SNIFF_BYTES = 4096  # enough for every rule below (tar's magic sits at offset 257)
 
 _AUDIO_MAGIC = {
-    ".wav": lambda h: h[:4] == b"RIFF" and h[8:12] == b"WAVE",
+    ".wav": lambda h: h[:4] in (b"RIFF", b"RIFX", b"RF64") and h[8:12] == b"WAVE",
     ".mp3": lambda h: h[:3] == b"ID3" or (len(h) > 1 and h[0] == 0xFF and h[1] & 0xE0 == 0xE0),
     ".ogg": lambda h: h[:4] == b"OggS",
-    ".flac": lambda h: h[:4] == b"fLaC" or (h[:3] == b"ID3" and b"fLaC" in h),
+    ".flac": lambda h: h[:4] == b"fLaC" or h[:3] == b"ID3",  # an ID3 tag (cover art) may outgrow the window
 }
 _GZIP = lambda h: h[:2] == b"\x1f\x8b"  # noqa: E731
 _ARCHIVE_MAGIC = {

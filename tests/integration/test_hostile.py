@@ -175,6 +175,8 @@ MODELS = {
     "task-id-traversal": request("GET", "/v1/upload/tasks/..%2F..%2Fetc"),
     "model-id-traversal": request("GET", "/v1/models/..%2F..%2Fetc%2Fpasswd"),
     "model-delete-traversal": request("DELETE", "/v1/models/local/..%2F..%2Fx"),
+    "models-offset-beyond-int64": request("GET", "/v1/models?offset=" + "9" * 30),
+    "files-offset-beyond-int64": request("GET", "/api/v1/data/files?offset=" + "9" * 30),
 }
 
 CASES = {**{f"filename-{k}": with_file(v) for k, v in FILENAMES.items()}, **FILE_PARTS, **MULTIPART,

@@ -61,8 +61,8 @@ def test_entry_point_handler_receives_typed_events(client, api, tmp_path):
     out = tmp_path / "handled.txt"
     file = client.post("/api/v1/data/upload", files={"file": ("q.csv", b"a,b\n1,2\n")}).json()["file"]
     result = worker(api.env, PYTHONPATH=str(site), TEST_HANDLER_OUT=str(out))
-    lines = out.read_text().splitlines()
-    assert [line.split(" ", 1)[0] for line in lines] == ["FileUploaded", "FileProcessed"]
+    lines = sorted(out.read_text().splitlines(), key=lambda line: "FileProcessed" in line)
+    assert [line.split(" ", 1)[0] for line in lines] == ["FileUploaded", "FileProcessed"]  # typed, filtered
     processed = json.loads(lines[1].split(" ", 1)[1])
     assert processed["path"] == file["path"] and processed["summary"]["rows"] == 1 and processed["id"]
     assert "handler exploder failed" in result.stderr  # logged, and the others still ran
@@ -198,3 +198,14 @@ def test_model_import_emits_model_imported(mclient, model_env):
     assert len(imported) == 1
     assert imported[0]["task_id"] == task["id"] and imported[0]["model_ids"] == ["local/evented@main"]
     assert imported[0]["source"] == "LOCAL"
+
+
+def test_byte_threshold_fires_on_the_crossing_file(client, api):
+    for i in range(3):
+        client.post("/api/v1/data/upload", files={"file": (f"d{i}.json", b'{"sample": "' + b"x" * 16 + b'"}')},
+                    data={"purpose": "training"})  # 30 bytes each
+    worker(api.env, DEPOT_TRAINING_THRESHOLDS="data:bytes=50")
+    ready = [e for e in events(client) if e["type"] == "training.ready"]
+    assert len(ready) == 1
+    assert ready[0]["files"] == 2 and ready[0]["bytes"] == 60 and ready[0]["threshold_bytes"] == 50
+    assert ready[0]["threshold_files"] == 0 and ready[0]["sequence"] == 1

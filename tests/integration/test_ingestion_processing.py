@@ -4,6 +4,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from arq import create_pool
@@ -137,16 +138,18 @@ def worker_peak_rss(env: dict[str, str]) -> int:
 
     import psutil
 
-    process = subprocess.Popen([sys.executable, "-m", "service", "worker", "--burst"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    watched, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.05)
-    assert process.wait(120) == 0, process.stderr.read()[-3000:]
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen([sys.executable, "-m", "service", "worker", "--burst"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=log, text=True)
+        watched, peak = psutil.Process(process.pid), 0
+        while process.poll() is None:
+            try:
+                peak = max(peak, watched.memory_info().rss)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+        log.seek(0)
+        assert process.wait(120) == 0, log.read()[-3000:]
     return peak
 
 

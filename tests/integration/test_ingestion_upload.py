@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import TEST_MAX_UPLOAD, open_uploads, stored_keys
 from tests.samples import GOOD, wav
-from tests.support import HEADS, MIB, pattern_chunks, start_api
+from tests.support import HEADS, MIB, multipart_stream, pattern_chunks, start_api
 
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(range(256)) * 20
 
@@ -59,6 +59,16 @@ def test_a_large_mismatch_is_refused_after_multipart_parts_and_leaves_nothing(cl
     data = b"".join(pattern_chunks(12 * MIB))  # binary: neither a WAV nor text
     response = client.post("/api/v1/data/upload", files={"file": ("big.wav", data)}, data={"purpose": "training"})
     assert response.status_code == 400 and "not WAV audio" in response.json()["error"]
+    assert nothing_stored(s3, settings)
+
+
+def test_an_oversized_mismatch_still_answers_with_its_content_error(client, s3, settings):
+    content_type, body = multipart_stream({}, "huge.wav", pattern_chunks(TEST_MAX_UPLOAD + 2 * MIB))
+    try:
+        response = client.post("/api/v1/data/upload", content=body, headers={"content-type": content_type})
+        assert response.status_code == 400 and "not WAV audio" in response.json()["error"]
+    except httpx.TransportError:
+        pass  # the server may close the connection while the client is still sending
     assert nothing_stored(s3, settings)
 
 

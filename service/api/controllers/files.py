@@ -20,6 +20,8 @@ from service.errors import DepotError
 from service.storage.events import Emitter
 from service.storage.files import FileStore
 
+MAX_OFFSET = 10**12  # Redis ranges take 64-bit integers; larger offsets are a 400, not a 503
+
 ERRORS = {
     400: ResponseSpec(ErrorBody, description="invalid parameters"),
     403: ResponseSpec(ErrorBody, description="invalid file path"),
@@ -55,7 +57,7 @@ class FilesController(Controller):
         category: Category | None = None,
         status: Annotated[Status | None, Parameter(description="processing status")] = None,
         limit: Annotated[int, Parameter(ge=1, le=1000, description="page size")] = 100,
-        offset: Annotated[int, Parameter(ge=0, description="entries to skip")] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET, description="entries to skip")] = 0,
     ) -> FileList:
         """List stored files, newest first, from the index."""
         total, entries = await files.page(purpose, category, limit, offset, status)

@@ -4,6 +4,7 @@ from litestar import Controller, delete, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
+from service.api.controllers.files import MAX_OFFSET
 from service.api.model_schemas import ModelList, ModelView
 from service.api.schemas import ErrorBody
 from service.domain.models import ModelManifest, Source, model_id, parse_model_id
@@ -28,7 +29,7 @@ class ModelsController(Controller):
     async def list_models(
         self, models: ModelStore,
         source: str | None = Parameter(default=None, description="HUGGINGFACE, GITHUB or LOCAL"),
-        limit: int = Parameter(default=50, ge=1, le=1000), offset: int = Parameter(default=0, ge=0),
+        limit: int = Parameter(default=50, ge=1, le=1000), offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
     ) -> ModelList:
         """Imported models, newest first, optionally of one source."""
         try:
