@@ -95,12 +95,18 @@ class Stack:
             self.api = None
 
     def start_worker(self) -> None:
-        log = open(self.workdir / "worker.log", "wb")  # noqa: SIM115
+        log = open(self.workdir / "worker.log", "ab")  # noqa: SIM115
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "service", "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.children.append(self.worker)
+
+    def restart_worker(self) -> None:
+        """A new worker with the current ``env`` (after a setting changed)."""
+        if self.worker is not None:
+            _stop(self.worker)
+        self.start_worker()
 
     def empty_bucket(self, bucket: str) -> None:
         """Delete every object and open upload of a bucket (keeps disk use flat between runs)."""

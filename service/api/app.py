@@ -9,7 +9,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 
 from service import __version__
-from service.api.auth import auth_setup, openapi_security
+from service.api.auth import auth_setup, document_auth, openapi_security
 from service.api.controllers.events import EventsController
 from service.api.controllers.files import FilesController
 from service.api.controllers.health import HealthController
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
     )
     auth_middleware, auth_guards = auth_setup(settings)  # off (with a warning) when no key is configured
-    return Litestar(
+    app = Litestar(
         route_handlers=[UploadController, FilesController, HealthController, MetricsController, UIController,
                         ModelUploadController, ModelsController, EventsController],
         dependencies=DEPENDENCIES,
@@ -59,3 +59,4 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=settings.debug,
     )
+    return document_auth(app) if auth_middleware else app

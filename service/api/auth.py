@@ -141,3 +141,26 @@ def openapi_security(enabled: bool) -> dict:
         }),
         "security": [{"bearer": []}, {"apiKey": []}],
     }
+
+
+AUTH_RESPONSES = {"401": "missing or invalid API key", "403": "the API key lacks the scope or purpose",
+                  "429": "rate limit of this API key exceeded (see Retry-After)"}
+
+
+def document_auth(app):
+    """Declare 401/403/429 on every protected operation of the app's OpenAPI document (auth on only):
+    responses cannot be set app-wide in Litestar, so the built document is completed once here."""
+    from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Reference
+
+    body = {"application/json": OpenAPIMediaType(schema=Reference("#/components/schemas/ErrorBody"))}
+    for path, item in (app.openapi_schema.paths or {}).items():
+        if _PUBLIC.search(path):
+            continue
+        for method in ("get", "put", "post", "delete", "patch", "head"):
+            operation = getattr(item, method, None)
+            if operation is None:
+                continue
+            operation.responses = operation.responses or {}
+            for status, text in AUTH_RESPONSES.items():
+                operation.responses.setdefault(status, OpenAPIResponse(description=text, content=body))
+    return app

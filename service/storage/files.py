@@ -147,11 +147,23 @@ class FileStore:
             except Conflict:  # the SDK retried a write that had landed: fine if it is ours
                 if await self.objects.get_json(bucket, manifest_key(category, pending.name)) != json.loads(manifest):
                     raise
-            await self.index.add(record, reject_duplicate=reject)  # atomic: a concurrent twin gets 409
+            _, twin = await self.index.add_file(record, reject_duplicate=reject)  # atomic: a twin gets 409
         except BaseException:
             await asyncio.shield(self._undo(written))
             raise
+        if twin and record.duplicate_of is None:
+            await self._mark_duplicate(record, twin)
         return record
+
+    async def _mark_duplicate(self, record: FileRecord, twin: str) -> None:
+        """A concurrent twin was indexed between our lookup and ours: record it (metadata only)."""
+        record.duplicate_of = twin
+        bucket, _ = self.location(record)
+        try:
+            await self.objects.replace_bytes(bucket, manifest_key(record.category, record.filename),
+                                             record.model_dump_json(indent=2).encode(), "application/json")
+        except DepotError:
+            pass  # the file is stored and indexed; only the duplicate mark is missing
 
     async def _undo(self, written: list[ObjectInfo]) -> None:
         for info in written:

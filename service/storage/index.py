@@ -129,7 +129,11 @@ class Index:
             await self.client.ping()
 
     async def add(self, record: FileRecord, reject_duplicate: bool = False) -> bool:
-        """Index a stored file; False when it was indexed already.
+        """Index a stored file; False when it was indexed already."""
+        return (await self.add_file(record, reject_duplicate))[0]
+
+    async def add_file(self, record: FileRecord, reject_duplicate: bool = False) -> tuple[bool, str | None]:
+        """Index a stored file: (added, the oldest other path with the same content, if any).
 
         With ``reject_duplicate``, a file whose content its purpose already holds is not
         indexed and ``Conflict`` names the existing path (checked atomically)."""
@@ -148,7 +152,7 @@ class Index:
             added, first = await self._add(keys=keys, args=args)
         if added == -1:
             raise Conflict(f"this content is already stored as {first}")
-        return bool(added)
+        return added == 1, (first or None) if first != record.path else None
 
     async def set_status(self, record: FileRecord) -> bool:
         """Move an indexed file to ``record.status`` (entry and status sets, atomically)."""

@@ -129,6 +129,8 @@ def test_operational_routes_stay_open(http):
         assert http.get(path).status_code == 200, path
     schema = http.get("/schema/openapi.json").json()
     assert set(schema["components"]["securitySchemes"]) == {"bearer", "apiKey"}  # the contract says keys are needed
+    assert {"401", "403", "429"} <= set(schema["paths"]["/api/v1/data/stats"]["get"]["responses"])
+    assert "401" not in schema["paths"]["/health/live"]["get"]["responses"]
 
 
 def test_bad_key_config_stops_start_up(base_env, tmp_path):

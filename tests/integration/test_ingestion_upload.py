@@ -178,6 +178,13 @@ def test_duplicates_allowed_are_marked(client, api, redis_client):
     assert meta(first)["duplicate"] is False and meta(first)["duplicate_of"] is None
     assert meta(second)["duplicate"] is True and meta(second)["duplicate_of"] == first["path"]
     assert meta(other_purpose)["duplicate"] is False  # duplicates are per purpose
+    # Concurrent twins: exactly one original, every other one names a stored path.
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(6) as pool:
+        twins = list(pool.map(lambda i: client.post("/api/v1/data/upload", files={
+            "file": (f"t{i}.json", b'{"twin": 1}')}).json()["file"], range(6)))
+    marks = [meta(t)["duplicate_of"] for t in twins]
+    assert marks.count(None) == 1 and set(marks) - {None} <= {t["path"] for t in twins}
     # The hash lookup is part of the index: `depot reindex` rebuilds it from the manifests.
     redis_client.flushdb()
     out = subprocess.run([sys.executable, "-m", "service", "reindex"], env=api.env, capture_output=True,

@@ -7,6 +7,7 @@ central directory is read back and vetted before the answer."""
 
 from arq.connections import ArqRedis
 from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
@@ -37,6 +38,8 @@ ERRORS = {
     503: ResponseSpec(ErrorBody, description="storage, queue or upstream unavailable"),
 }
 CREATED = "201: empty body; Location: /v1/upload/tasks/{task_id}"
+LOCATION = [ResponseHeader(name="Location", documentation_only=True, required=True,
+                           description="the task: /v1/upload/tasks/{task_id}")]
 
 
 def created(location: str) -> Response[None]:
@@ -48,7 +51,7 @@ class ModelUploadController(Controller):
     tags = ["models"]
 
     @post("/huggingface", operation_id="importHuggingFace", status_code=201, responses=ERRORS,
-          response_description=CREATED)
+          response_description=CREATED, response_headers=LOCATION)
     async def huggingface(self, data: HuggingFaceImport, models: ModelStore, upstreams: Upstreams,
                           jobs: ArqRedis) -> Response[None]:
         """Import every file of a Hugging Face model revision (a worker streams it into S3)."""
@@ -58,7 +61,8 @@ class ModelUploadController(Controller):
                         [model_id(Source.HUGGINGFACE, repo, revision)], repo=repo, commit_at_request=commit)
         return created(await start_import(models, jobs, task))
 
-    @post("/github", operation_id="importGitHub", status_code=201, responses=ERRORS, response_description=CREATED)
+    @post("/github", operation_id="importGitHub", status_code=201, responses=ERRORS, response_description=CREATED,
+          response_headers=LOCATION)
     async def github(self, data: GitHubImport, models: ModelStore, upstreams: Upstreams,
                      jobs: ArqRedis) -> Response[None]:
         """Import a GitHub repository at a branch, tag or commit (its archive, never a clone)."""
@@ -71,7 +75,7 @@ class ModelUploadController(Controller):
 
     @post("/local", operation_id="importZip", status_code=201, request_max_body_size=None,
           responses={**ERRORS, 413: ResponseSpec(ErrorBody, description="archive larger than the limit")},
-          response_description=CREATED)
+          response_description=CREATED, response_headers=LOCATION)
     async def local(
         self, request: Request, models: ModelStore, settings: Settings, jobs: ArqRedis,
         model_name: str | None = Parameter(default=None, query="model_name",
