@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             "upload": lambda out: (
                 upload.run(stack, [(64 * MIB, 1)] if args.quick else
                            [(GIB, rounds), (256 * MIB, rounds), (2 * GIB, 1)], out),
-                upload.run_fields_after(stack, 64 * MIB if args.quick else GIB, out),
+                upload.run_fields_after(stack, 64 * MIB if args.quick else 256 * MIB, out),
             ),
             "small": lambda out: small.run(stack, 200 if args.quick else 2000, 32, rounds, out),
             "download": lambda out: download.run(stack, 64 * MIB if args.quick else GIB, rounds, out),
