@@ -39,6 +39,7 @@ def run(stack: Stack, size: int, rounds: int, out: Outcome) -> None:
     for n in range(rounds):
         order = ("depot", "direct") if n % 2 == 0 else ("direct", "depot")
         for side in order:
+            stack.wait_idle()
             if side == "depot":
                 depot.append(size / MIB / timed(lambda: curl_download(url, size)))
             else:

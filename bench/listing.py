@@ -138,9 +138,9 @@ def run(stack: Stack, sizes: tuple[int, int], samples: int, out: Outcome) -> Non
         p95_lo, p95_hi = percentile(lo, 95), percentile(hi, 95)
         ratio = p95_hi / p95_lo
         out.add(
-            f"{name}: p50/p95 at {small // 1000}k | {large // 1000}k",
-            f"{percentile(lo, 50) * 1e3:.1f}/{p95_lo * 1e3:.1f} | {percentile(hi, 50) * 1e3:.1f}/{p95_hi * 1e3:.1f} ms",
+            f"{name}: p50/p95 at {small:,} / {large:,}",
+            f"{percentile(lo, 50) * 1e3:.1f}/{p95_lo * 1e3:.1f} ms / {percentile(hi, 50) * 1e3:.1f}/{p95_hi * 1e3:.1f} ms",
             "p95 < 25 ms", max(p95_lo, p95_hi) < P95_TARGET,
         )
-        out.add(f"{name}: p95 ratio {large // 1000}k/{small // 1000}k", f"{ratio:.2f}", f"< {RATIO_TARGET}",
+        out.add(f"{name}: p95 ratio {large:,} / {small:,}", f"{ratio:.2f}", f"< {RATIO_TARGET}",
                 ratio < RATIO_TARGET)

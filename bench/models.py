@@ -88,6 +88,7 @@ def run(stack: Stack, size: int, shards: int, rounds: int, out: Outcome) -> None
     for n in range(rounds):
         order = ("depot", "direct") if n % 2 == 0 else ("direct", "depot")
         for side in order:
+            stack.wait_idle()
             repo = f"bench/model-{2 * n + (side == 'direct')}"
             if side == "depot":
                 depot.append(size / MIB / timed(lambda: depot_import(stack.api_url, repo)))

@@ -19,6 +19,8 @@ from pathlib import Path
 import boto3
 import httpx
 import psutil
+import redis
+from arq.constants import default_queue_name, in_progress_key_prefix
 from botocore.config import Config
 
 from service.devstack import Server, free_port, stack_env, start_redis, start_seaweedfs
@@ -107,6 +109,24 @@ class Stack:
         if self.worker is not None:
             _stop(self.worker)
         self.start_worker()
+
+    def wait_idle(self, timeout: float = 300) -> float:
+        """Wait until the worker's queue is empty and no job runs; returns the seconds waited.
+
+        Uploads queue background work (ingestion parse, events). Measuring the next round
+        while the worker still chews on the last one would charge its CPU to the wrong side."""
+        client = redis.Redis.from_url(self.redis.url)
+        start = time.monotonic()
+        try:
+            while time.monotonic() - start < timeout:
+                busy = client.zcard(default_queue_name) or next(
+                    client.scan_iter(f"{in_progress_key_prefix}*", count=1000), None)
+                if not busy:
+                    return time.monotonic() - start
+                time.sleep(0.2)
+        finally:
+            client.close()
+        raise RuntimeError(f"the worker was still busy after {timeout} s")
 
     def empty_bucket(self, bucket: str) -> None:
         """Delete every object and open upload of a bucket (keeps disk use flat between runs)."""

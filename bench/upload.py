@@ -73,6 +73,7 @@ def run(stack: Stack, sizes: list[tuple[int, int]], out: Outcome) -> None:
         for n in range(rounds):
             order = ("depot", "direct") if n % 2 == 0 else ("direct", "depot")
             for side in order:
+                stack.wait_idle()
                 if side == "depot":
                     seconds, peak, hwm = depot_round(stack, path)
                     depot.append(size / MIB / seconds)

@@ -84,11 +84,9 @@ def api(base_env: dict[str, str], tmp_path_factory) -> Iterator[ApiServer]:
     server.stop()
 
 
-def wipe(s3, redis_client: redis.Redis, settings: Settings) -> None:
-    """Empty every Depot bucket (objects and open multipart uploads) and the Redis db."""
-    redis_client.flushdb()
-    # SeaweedFS lists no buckets without IAM configured, so name them.
-    for bucket in (settings.bucket("training"), settings.bucket("ingestion"), settings.bucket("models")):
+def empty_buckets(s3, buckets) -> None:
+    """Delete every object and open multipart upload of the buckets that exist."""
+    for bucket in buckets:
         try:
             s3.head_bucket(Bucket=bucket)
         except s3.exceptions.ClientError:
@@ -99,6 +97,14 @@ def wipe(s3, redis_client: redis.Redis, settings: Settings) -> None:
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
+def wipe(s3, redis_client: redis.Redis, settings: Settings) -> None:
+    """Empty every Depot bucket and the Redis db.
+
+    SeaweedFS lists no buckets without IAM configured, so the buckets are named."""
+    redis_client.flushdb()
+    empty_buckets(s3, [settings.bucket(name) for name in ("training", "ingestion", "models")])
 
 
 @pytest.fixture

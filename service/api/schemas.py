@@ -10,8 +10,8 @@ class ErrorBody(BaseModel):
     error: str
 
 
-class ListEntry(BaseModel):
-    """One file as list pages show it."""
+class FileBase(BaseModel):
+    """The fields every view of a stored file shares."""
 
     path: str = Field(examples=["training/data/training_data_20260112_234500_1a2b3c4d.json"])
     filename: str
@@ -23,23 +23,18 @@ class ListEntry(BaseModel):
     uploaded_at: str
     description: str | None = None
     content_type: str | None = None
+
+
+class ListEntry(FileBase):
+    """One file as list pages show it."""
+
     status: str | None = Field(None, description="processing status: pending, processing, done or failed")
     error: str | None = Field(None, description="why processing failed")
 
 
-class FileView(BaseModel):
+class FileView(FileBase):
     """A just-uploaded file, with the client's metadata (the upload response's shape)."""
 
-    path: str = Field(examples=["training/data/training_data_20260112_234500_1a2b3c4d.json"])
-    filename: str
-    original_filename: str | None = None
-    category: str
-    purpose: str
-    size: int
-    hash: str
-    uploaded_at: str
-    description: str | None = None
-    content_type: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

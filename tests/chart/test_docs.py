@@ -1,10 +1,10 @@
-"""docs/kubernetes.md and NOTES.txt name things the chart really renders."""
+"""The README's Helm section and NOTES.txt name things the chart really renders."""
 
 import re
 
 from tests.chart.render import CHART, ROOT, render, run_helm
 
-DOC = (ROOT / "docs" / "kubernetes.md").read_text()
+DOC = (ROOT / "README.md").read_text().split("## Kubernetes (Helm)", 1)[1].split("\n## ", 1)[0]
 
 
 def test_the_documented_install_renders_what_the_doc_names() -> None:

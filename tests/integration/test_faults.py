@@ -23,7 +23,7 @@ import redis
 from botocore.config import Config
 
 from service.devstack import Server, free_port, start_redis, start_seaweedfs
-from tests.conftest import open_uploads, stored_keys
+from tests.conftest import empty_buckets, open_uploads, stored_keys
 from tests.proxy import Proxy, Rule
 from tests.support import ApiServer, multipart_stream, start_api
 
@@ -102,17 +102,7 @@ def pattern_chunks(size: int, chunk: int = MIB) -> Iterator[bytes]:
 
 def wipe(stack: Stack) -> None:
     stack.redis_client().flushdb()
-    s3 = stack.boto()
-    for bucket in BUCKETS:
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except s3.exceptions.ClientError:
-            continue
-        for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-            s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-        keys = [{"Key": k} for k in stored_keys(s3, bucket)]
-        if keys:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+    empty_buckets(stack.boto(), BUCKETS)
 
 
 @pytest.fixture
