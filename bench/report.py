@@ -44,7 +44,7 @@ def machine() -> dict[str, str]:
         "Python": sys.version.split()[0],
         "SeaweedFS": _first_line([tool_path("weed"), "version"]),
         "Redis": _first_line([tool_path("redis-server"), "--version"]),
-        "curl": _first_line(["curl", "--version"]),
+        "curl": " ".join(_first_line(["curl", "--version"]).split()[:2]),
         "packages": ", ".join(versions),
     }
 
@@ -68,6 +68,9 @@ def write(path: Path, outcomes: list[Outcome], facts: dict[str, str], settings: 
         *(f"- **{k}**: {v}" for k, v in facts.items()),
         f"- **load average** (1/5/15 min) at start: {loads[0]}; at end: {loads[1]}"
         " (the benchmark itself adds about 2)",
+        *([f"- **shared**: the machine was already busy when the run began (1-minute load {loads[0].split()[0]} "
+           "on 2 cores: other engineers' test suites), so absolute figures are noisy; the ratios, "
+           "measured interleaved, are what count"] if float(loads[0].split()[0]) >= 1.0 else []),
         "",
         "## Server settings",
         "",
