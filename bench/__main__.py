@@ -27,7 +27,7 @@ def _terminate(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, one round")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one round (never writes results.md)")
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds per measurement")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results.md")
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = {
             "upload": lambda out: (
                 upload.run(stack, [(64 * MIB, 1)] if args.quick else
-                           [(GIB, rounds), (256 * MIB, rounds), (2 * GIB, 1)], out),
+                           [(GIB, rounds + 2), (256 * MIB, rounds), (2 * GIB, 2)], out),
                 upload.run_fields_after(stack, 64 * MIB if args.quick else 256 * MIB, out),
             ),
             "small": lambda out: small.run(stack, 200 if args.quick else 2000, 32, rounds, out),
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             outcomes.append(out)
         effective = stack.settings()
         settings = {f"DEPOT_{name.upper()}": getattr(effective, name) for name in SHOWN_SETTINGS}
-    if not args.no_write:
+    if not (args.no_write or args.quick):
         changes = (HERE / "changes.md").read_text() if (HERE / "changes.md").exists() else ""
         report.write(HERE / "results.md", outcomes, report.machine(), settings, started,
                      (load_start, report.load_average()), changes)
