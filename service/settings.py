@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_region: str = "us-east-1"
     bucket_prefix: str = Field("depot-", pattern=r"^[a-z0-9][a-z0-9.-]{0,40}$")
-    part_size: int = Field(8 * MIB, ge=5 * MIB, description="S3 multipart part size in bytes")
+    part_size: int = Field(6 * MIB, ge=5 * MIB, description="S3 multipart part size in bytes (memory: see part_concurrency)")
     part_concurrency: int = Field(3, ge=1, le=32, description="parts in flight per upload (memory: about (n+1) parts)")
 
     # Redis: index and job queue

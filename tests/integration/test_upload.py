@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import TEST_MAX_UPLOAD, open_uploads, stored_keys
 from tests.support import HEADS, MIB, multipart_stream, pattern_chunks, raw_http
 
-PART = 8 * MIB  # DEPOT_PART_SIZE default: the boundary between one PutObject and a multipart upload
+PART = 6 * MIB  # DEPOT_PART_SIZE default: the boundary between one PutObject and a multipart upload
 
 
 def upload(client: httpx.Client, name: str, data: bytes, **fields: str) -> httpx.Response:
