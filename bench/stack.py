@@ -23,7 +23,7 @@ import redis
 from arq.constants import default_queue_name, in_progress_key_prefix
 from botocore.config import Config
 
-from service.devstack import Server, free_port, stack_env, start_redis, start_seaweedfs
+from service.devstack import Server, empty_buckets, free_port, stack_env, start_redis, start_seaweedfs
 from service.settings import Settings
 
 MIB = 1024 * 1024
@@ -143,14 +143,7 @@ class Stack:
 
     def empty_bucket(self, bucket: str) -> None:
         """Delete every object and open upload of a bucket (keeps disk use flat between runs)."""
-        s3 = self.client()
-        with contextlib.suppress(s3.exceptions.NoSuchBucket):
-            for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-                s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-                if keys:
-                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        empty_buckets(self.client(), [bucket])
 
 
 def _stop(process: subprocess.Popen, timeout: float = 20) -> None:

@@ -9,7 +9,7 @@ import pytest
 import redis
 from botocore.config import Config
 
-from service.devstack import Server, start_redis, start_seaweedfs
+from service.devstack import Server, empty_buckets, start_redis, start_seaweedfs
 from service.settings import Settings
 from tests.support import ApiServer, start_api
 
@@ -82,21 +82,6 @@ def api(base_env: dict[str, str], tmp_path_factory) -> Iterator[ApiServer]:
     server = start_api(base_env, tmp_path_factory.mktemp("api"), ready_path="/health/ready")
     yield server
     server.stop()
-
-
-def empty_buckets(s3, buckets) -> None:
-    """Delete every object and open multipart upload of the buckets that exist."""
-    for bucket in buckets:
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except s3.exceptions.ClientError:
-            continue
-        for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-            s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
 
 
 def wipe(s3, redis_client: redis.Redis, settings: Settings) -> None:

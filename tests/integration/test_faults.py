@@ -23,7 +23,8 @@ import redis
 from botocore.config import Config
 
 from service.devstack import Server, free_port, start_redis, start_seaweedfs
-from tests.conftest import empty_buckets, open_uploads, stored_keys
+from service.devstack import empty_buckets
+from tests.conftest import open_uploads, stored_keys
 from tests.proxy import Proxy, Rule
 from tests.support import ApiServer, multipart_stream, start_api
 
@@ -235,6 +236,7 @@ def test_completion_never_reaching_s3_is_a_clean_failure(stack, http):
     rule = stack.proxy.add(Rule(re.compile(rb"^POST /depot-ingestion/text/[^ ]*\?uploadId="), "before"))
     assert_json_error(upload(http, 11 * MIB), 503)
     nothing_left(stack)
+    assert rule.hits >= 1  # the fault really was injected
 
 
 def test_manifest_write_failing_removes_the_object(stack, http):
@@ -243,6 +245,7 @@ def test_manifest_write_failing_removes_the_object(stack, http):
     for size in (500, 7 * MIB):
         assert_json_error(upload(http, size), 503)
         nothing_left(stack)
+    assert rule.hits >= 2  # once per upload
 
 
 def test_when_the_cleanup_fails_too_the_orphan_stays_invisible_and_verify_reports_it(stack, http, fault_api):

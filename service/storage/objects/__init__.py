@@ -1,0 +1,14 @@
+"""The S3 adapter, and the only aioboto3 user: streaming multipart writes, ranged reads,
+tags, manifests. botocore failures are translated here into ``service.errors`` so that
+callers never see a botocore type."""
+
+from service.storage.objects._common import (
+    COPY_LIMIT, MAX_PARTS, READ_CHUNK, ObjectInfo, ObjectStream, translate_errors,
+)
+from service.storage.objects._store import ObjectStore
+from service.storage.objects._writer import ObjectWriter
+
+__all__ = [
+    "COPY_LIMIT", "MAX_PARTS", "READ_CHUNK", "ObjectInfo", "ObjectStore", "ObjectStream",
+    "ObjectWriter", "translate_errors",
+]
