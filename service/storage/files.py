@@ -158,12 +158,17 @@ class FileStore:
     async def _mark_duplicate(self, record: FileRecord, twin: str) -> None:
         """A concurrent twin was indexed between our lookup and ours: record it (metadata only)."""
         record.duplicate_of = twin
-        bucket, _ = self.location(record)
         try:
-            await self.objects.replace_bytes(bucket, manifest_key(record.category, record.filename),
-                                             record.model_dump_json(indent=2).encode(), "application/json")
+            await self._replace_manifest(record)
         except DepotError:
             pass  # the file is stored and indexed; only the duplicate mark is missing
+
+    async def _replace_manifest(self, record: FileRecord) -> None:
+        """Rewrite the manifest of a stored file (its metadata evolved after the upload)."""
+        await self.objects.replace_bytes(
+            self.bucket_for(record.purpose), manifest_key(record.category, record.filename),
+            record.model_dump_json(indent=2).encode(), "application/json",
+        )
 
     async def _undo(self, written: list[ObjectInfo]) -> None:
         for info in written:
@@ -185,10 +190,7 @@ class FileStore:
         bucket, key = self.location(record)
         if await self.objects.head(bucket, key) is None:
             raise NotFound(f"{record.path}: deleted while processing")
-        await self.objects.replace_bytes(
-            bucket, manifest_key(record.category, record.filename),
-            record.model_dump_json(indent=2).encode(), "application/json",
-        )
+        await self._replace_manifest(record)
         await self.objects.set_tags(bucket, key, self.tags_of(record))
         await self.index.set_status(record)
 
@@ -202,9 +204,10 @@ class FileStore:
     def location(self, record: FileRecord) -> tuple[str, str]:
         return self.bucket_for(record.purpose), object_key(record.category, record.filename)
 
-    async def delete(self, path: str) -> None:
+    async def delete(self, path: str) -> tuple[Purpose, Category, str]:
         """Delete object, manifest and index entry; the manifest goes first so a crash
-        midway leaves at most an invisible orphan object, never a visible broken file."""
+        midway leaves at most an invisible orphan object, never a visible broken file.
+        Returns the file's purpose, category and canonical path."""
         purpose, category, name = parse_file_path(path)
         path = file_path(purpose, category, name)  # canonical: no leading slash
         indexed = await self.index.get(path)
@@ -216,6 +219,7 @@ class FileStore:
                 raise
         await self.objects.delete(bucket, [manifest_key(category, name), object_key(category, name)])
         await self.index.remove(purpose, category, path)
+        return purpose, category, path
 
     # index --------------------------------------------------------------------
     async def page(

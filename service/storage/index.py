@@ -128,10 +128,6 @@ class Index:
         async with translate_errors("check index"):
             await self.client.ping()
 
-    async def add(self, record: FileRecord, reject_duplicate: bool = False) -> bool:
-        """Index a stored file; False when it was indexed already."""
-        return (await self.add_file(record, reject_duplicate))[0]
-
     async def add_file(self, record: FileRecord, reject_duplicate: bool = False) -> tuple[bool, str | None]:
         """Index a stored file: (added, the oldest other path with the same content, if any).
 

@@ -121,14 +121,18 @@ class ModelStore:
         await self._index(manifest)
         return manifest
 
-    async def _index(self, manifest: ModelManifest) -> None:
+    def _queue_index(self, pipe, manifest: ModelManifest) -> None:
+        """Queue on ``pipe`` the index entry of one model: its list entry, orders and claim."""
         score = time_score(manifest.imported_at)
+        pipe.set(self._key("model", manifest.id), json.dumps(manifest.list_view()))
+        pipe.zadd(self._key("idx", "all"), {manifest.id: score})
+        pipe.zadd(self._key("idx", manifest.source.value), {manifest.id: score})
+        pipe.set(self._key("claim", manifest.id), manifest.task_id)
+
+    async def _index(self, manifest: ModelManifest) -> None:
         async with redis_errors("index model"):
             async with self.client.pipeline(transaction=True) as pipe:
-                pipe.set(self._key("model", manifest.id), json.dumps(manifest.list_view()))
-                pipe.zadd(self._key("idx", "all"), {manifest.id: score})
-                pipe.zadd(self._key("idx", manifest.source.value), {manifest.id: score})
-                pipe.set(self._key("claim", manifest.id), manifest.task_id)
+                self._queue_index(pipe, manifest)
                 await pipe.execute()
 
     async def get_model(self, mid: str) -> ModelManifest:
@@ -186,11 +190,7 @@ class ModelStore:
                 if stale:
                     pipe.delete(*stale)
                 for manifest in manifests:
-                    score = time_score(manifest.imported_at)
-                    pipe.set(self._key("model", manifest.id), json.dumps(manifest.list_view()))
-                    pipe.zadd(self._key("idx", "all"), {manifest.id: score})
-                    pipe.zadd(self._key("idx", manifest.source.value), {manifest.id: score})
-                    pipe.set(self._key("claim", manifest.id), manifest.task_id)
+                    self._queue_index(pipe, manifest)
                 await pipe.execute()
         return len(manifests)
 

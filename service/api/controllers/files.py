@@ -14,7 +14,6 @@ from service.api.schemas import (
 from service.domain.categories import Category, Purpose
 from service.domain.ranges import parse_range
 from service.domain.events import FileDeleted
-from service.domain.naming import file_path as canonical_path, parse_file_path
 from service.domain.records import FileRecord, Status
 from service.errors import DepotError
 from service.storage.events import Emitter
@@ -100,11 +99,9 @@ class FilesController(Controller):
     @delete("/files/{file_path:path}", operation_id="deleteFile", status_code=200, responses=ERRORS)
     async def delete_file(self, files: FileStore, emitter: Emitter, file_path: str) -> Message:
         """Delete a file, its manifest and its index entry (announced as ``file.deleted``)."""
-        await files.delete(file_path)
-        purpose, category, name = parse_file_path(file_path)
+        purpose, category, path = await files.delete(file_path)
         try:
-            await emitter.emit(FileDeleted(path=canonical_path(purpose, category, name),
-                                           purpose=purpose.value, category=category.value))
+            await emitter.emit(FileDeleted(path=path, purpose=purpose.value, category=category.value))
         except DepotError:
             pass  # the file is gone either way; the event log was unavailable
         return Message(message="File deleted successfully")

@@ -169,12 +169,9 @@ class ObjectStore:
 
     async def iter_keys(self, bucket: str, suffix: str = "") -> AsyncIterator[str]:
         """Every key of a bucket ending with ``suffix``, paged."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        async with translate_errors(f"list {bucket}"):
-            async for page in paginator.paginate(Bucket=bucket):
-                for item in page.get("Contents", []):
-                    if item["Key"].endswith(suffix):
-                        yield item["Key"]
+        async for info in self.iter_objects(bucket, ""):
+            if info.key.endswith(suffix):
+                yield info.key
 
     async def head(self, bucket: str, key: str) -> int | None:
         """The size of an object, or None when it does not exist."""
