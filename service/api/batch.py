@@ -20,9 +20,8 @@ log = structlog.get_logger("depot.api")
 
 async def announce(emitter: Emitter, record: FileRecord) -> None:
     try:
-        await emitter.process(record.path)
-        await emitter.emit(FileUploaded.of(record, description=record.description,
-                                           duplicate_of=record.duplicate_of))
+        await emitter.uploaded(record.path, FileUploaded.of(record, description=record.description,
+                                                            duplicate_of=record.duplicate_of))
     except DepotError as exc:
         log.warning("stored file not queued for ingestion", path=record.path, error=exc.message)
 

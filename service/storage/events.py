@@ -72,7 +72,9 @@ class Emitter:
         async with translate_errors("queue event delivery"):
             await self.jobs.enqueue_job("dispatch_event", event_id, _job_id=f"event:{event_id}")
 
-    async def process(self, path: str) -> None:
-        """Queue the ingestion parse of a stored file."""
+    async def uploaded(self, path: str, event: BaseEvent) -> None:
+        """Record a new file's event and queue its ingestion parse, which first queues the
+        event's delivery: one job per upload instead of two (bench/results.md)."""
+        stored = await self.log.append(event)
         async with translate_errors("queue processing"):
-            await self.jobs.enqueue_job("process_file", path, _job_id=f"process:{path}")
+            await self.jobs.enqueue_job("process_file", path, stored.id, _job_id=f"process:{path}")

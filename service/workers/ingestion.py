@@ -39,9 +39,11 @@ async def open_clients(ctx: dict[str, Any]) -> None:
     log.info("event handlers: %s", ", ".join(handlers.describe(ctx["handlers"])))
 
 
-async def process_file(ctx: dict[str, Any], path: str) -> str:
+async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | None = None) -> str:
     from service.workers.parsers import ParseError, summarize  # parsers load only in workers
 
+    if uploaded_event:
+        await ctx["emitter"].deliver(uploaded_event)  # a deterministic job id: queued once, even on reruns
     files: FileStore = ctx["files"]
     try:
         record = await files.record(path)

@@ -22,9 +22,10 @@ async def import_model(ctx: dict[str, Any], task_id: str) -> str:
 import_model_job = func(import_model, name="import_model", max_tries=model_imports.MAX_TRIES + 1)
 
 
-async def process_file(ctx: dict[str, Any], path: str) -> str:
-    """Parse one stored file and record its summary and status (job id ``process:<path>``)."""
-    return await ingestion.process_file(ctx, path)
+async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | None = None) -> str:
+    """Parse one stored file and record its summary and status (job id ``process:<path>``);
+    ``uploaded_event`` is the file.uploaded event to queue for delivery first."""
+    return await ingestion.process_file(ctx, path, uploaded_event)
 
 
 async def dispatch_event(ctx: dict[str, Any], event_id: str) -> str:

@@ -4,11 +4,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
+import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.errors import Conflict, DependencyDown, DepotError, NotFound
+from service.storage.objects._direct import S3Refused
 
 MAX_PARTS = 10_000
 COPY_LIMIT = 5 * 1024**3  # single CopyObject limit; larger copies use multipart copy
@@ -27,18 +28,24 @@ async def translate_errors(action: str) -> AsyncIterator[None]:
         raise
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in _MISSING:
-            raise NotFound(f"{action}: not found") from exc
-        if code in _CONFLICT:
-            raise Conflict(f"{action}: already exists") from exc
-        if code == "NoSuchBucket":
-            raise DependencyDown(f"{action}: bucket missing") from exc
-        if status >= 500 or status == 0:
-            raise DependencyDown(f"{action}: storage unavailable ({code})") from exc
-        raise DepotError(f"{action}: storage refused the request ({code})") from exc
-    except (BotoCoreError, OSError, asyncio.TimeoutError) as exc:
+        raise _refusal(action, code, exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) from exc
+    except S3Refused as exc:
+        raise _refusal(action, exc.code, exc.status) from exc
+    except (BotoCoreError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
         raise DependencyDown(f"{action}: storage unreachable") from exc
+
+
+def _refusal(action: str, code: str, status: int) -> DepotError:
+    """The ``DepotError`` for an S3 error answer."""
+    if code in _MISSING:
+        return NotFound(f"{action}: not found")
+    if code in _CONFLICT:
+        return Conflict(f"{action}: already exists")
+    if code == "NoSuchBucket":
+        return DependencyDown(f"{action}: bucket missing")
+    if status >= 500 or status == 0:
+        return DependencyDown(f"{action}: storage unavailable ({code})")
+    return DepotError(f"{action}: storage refused the request ({code})")
 
 
 @dataclass(frozen=True)
@@ -47,11 +54,6 @@ class ObjectInfo:
     key: str
     size: int
     tagged: bool = False  # the tags asked for at commit were written with the object
-
-
-def _tagging(tags: dict[str, str] | None) -> dict[str, str]:
-    """PutObject's ``Tagging`` argument (URL-encoded), or nothing."""
-    return {"Tagging": urlencode(tags)} if tags else {}
 
 
 @dataclass

@@ -6,23 +6,26 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import aioboto3
+import aiohttp
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from service.errors import DependencyDown, DepotError, NotFound
 from service.settings import Settings
 from service.storage.objects._common import (
-    COPY_LIMIT, READ_CHUNK, ObjectInfo, ObjectStream, _tagging, translate_errors,
+    COPY_LIMIT, READ_CHUNK, ObjectInfo, ObjectStream, translate_errors,
 )
+from service.storage.objects._direct import DirectWrites
 from service.storage.objects._writer import ObjectWriter
 
 
 class ObjectStore:
     """Thin async facade over one pooled S3 client."""
 
-    def __init__(self, client: Any, settings: Settings) -> None:
+    def __init__(self, client: Any, settings: Settings, direct: DirectWrites) -> None:
         self.client = client
         self.settings = settings
+        self.direct = direct  # small-object writes without the SDK's per-call cost
 
     @classmethod
     @asynccontextmanager
@@ -39,20 +42,22 @@ class ObjectStore:
             # the event loop, a second full pass beside our own content hash (see bench/results.md).
             s3={"addressing_style": "path", "payload_signing_enabled": False},
         )
-        session = aioboto3.Session()
         secret = settings.s3_secret_access_key
+        session = aioboto3.Session(
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=secret.get_secret_value() if secret else None,
+            region_name=settings.s3_region,
+        )
         async with AsyncExitStack() as stack:
             client = await stack.enter_async_context(
-                session.client(
-                    "s3",
-                    endpoint_url=settings.s3_endpoint_url or None,
-                    aws_access_key_id=settings.s3_access_key_id,
-                    aws_secret_access_key=secret.get_secret_value() if secret else None,
-                    region_name=settings.s3_region,
-                    config=config,
-                )
+                session.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=config)
             )
-            yield cls(client, settings)
+            credentials = await session.get_credentials()  # the client's own chain (keys, env, IRSA...)
+            if credentials is None:
+                raise DependencyDown("storage: no S3 credentials found")
+            direct = DirectWrites(client, credentials, aiohttp.ClientTimeout(sock_connect=5, sock_read=60))
+            stack.push_async_callback(direct.close)
+            yield cls(client, settings, direct)
 
     async def ensure_buckets(self, names: list[str]) -> None:
         """Create missing buckets (start-up); existing ones are left as they are."""
@@ -88,18 +93,14 @@ class ObjectStore:
     ) -> None:
         """Create a small object (with its tags, in the same request); never overwrites (409)."""
         async with translate_errors(f"write {key}"):
-            await self.client.put_object(
-                Bucket=bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*", **_tagging(tags)
-            )
+            await self.direct.put(bucket, key, data, content_type, tags, create=True)
 
     async def replace_bytes(
         self, bucket: str, key: str, data: bytes, content_type: str, tags: dict[str, str] | None = None
     ) -> None:
         """Write a small object, replacing it (for records that evolve, such as manifests)."""
         async with translate_errors(f"write {key}"):
-            await self.client.put_object(
-                Bucket=bucket, Key=key, Body=data, ContentType=content_type, **_tagging(tags)
-            )
+            await self.direct.put(bucket, key, data, content_type, tags, create=False)
 
     async def get_json(self, bucket: str, key: str) -> dict[str, Any]:
         async with translate_errors(f"read {key}"):
