@@ -42,6 +42,7 @@ class Settings(BaseSettings):
 
     # Background worker (the chart derives the pod's terminationGracePeriodSeconds from this)
     worker_job_completion_wait: int = Field(60, ge=0, description="seconds running jobs get to finish on SIGTERM")
+    worker_max_jobs: int = Field(32, ge=1, le=1000, description="jobs one worker process runs at once")
 
     # Upstreams for model imports
     hf_endpoint: str = "https://huggingface.co"

@@ -16,6 +16,8 @@ from service.workers import ingestion, jobs, model_imports
 
 JOB_TIMEOUT = 3600  # seconds; the chart's terminationGracePeriodSeconds follows job_completion_wait
 HEALTH_CHECK_INTERVAL = 15  # seconds; the record expires 1 s later, so a stuck worker fails its probe
+POLL_DELAY = 0.05  # seconds between queue polls once every slot is busy (arq: 0.5, which left the
+# worker idle most of the time on short ingestion jobs: bench/results.md)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -43,6 +45,8 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "max_tries": 3,
+        "max_jobs": settings.worker_max_jobs,
+        "poll_delay": POLL_DELAY,
         "job_timeout": JOB_TIMEOUT,
         "job_completion_wait": settings.worker_job_completion_wait,
         "health_check_interval": HEALTH_CHECK_INTERVAL,

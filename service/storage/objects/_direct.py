@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.exceptions import NoCredentialsError
 
 MAX_ATTEMPTS = 3  # as the SDK client's "standard" retry mode
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -73,6 +74,8 @@ class DirectWrites:
     async def _send(self, url: str, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         request = AWSRequest("PUT", url, data=data, headers=headers)
         request.context["client_config"] = self.config  # honours payload_signing_enabled
+        if self.credentials is None:
+            raise NoCredentialsError()  # as the SDK client would, on use rather than at start-up
         frozen = await self.credentials.get_frozen_credentials()
         S3SigV4Auth(frozen, "s3", self.region).add_auth(request)
         async with self.http.put(url, data=data, headers=dict(request.headers.items())) as response:

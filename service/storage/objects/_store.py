@@ -53,8 +53,6 @@ class ObjectStore:
                 session.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=config)
             )
             credentials = await session.get_credentials()  # the client's own chain (keys, env, IRSA...)
-            if credentials is None:
-                raise DependencyDown("storage: no S3 credentials found")
             direct = DirectWrites(client, credentials, aiohttp.ClientTimeout(sock_connect=5, sock_read=60))
             stack.push_async_callback(direct.close)
             yield cls(client, settings, direct)

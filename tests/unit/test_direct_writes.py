@@ -1,0 +1,97 @@
+"""DirectWrites against a local HTTP server scripted to answer what a real S3 rarely does on
+demand (503s, then success; refusals with S3 error bodies): retries and error mapping."""
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+from service.errors import Conflict, DependencyDown, DepotError
+from service.storage.objects._common import translate_errors
+from service.storage.objects._direct import DirectWrites
+
+
+class FrozenCredentials:
+    async def get_frozen_credentials(self) -> Credentials:
+        return Credentials("key", "secret").get_frozen_credentials()
+
+
+def fake_client(url: str) -> SimpleNamespace:
+    """What DirectWrites reads from an aiobotocore client: its endpoint, region and config."""
+    config = Config(max_pool_connections=4, s3={"addressing_style": "path", "payload_signing_enabled": False})
+    return SimpleNamespace(meta=SimpleNamespace(endpoint_url=url, region_name="us-east-1", config=config))
+
+
+def error(status: int, code: str) -> web.Response:
+    return web.Response(status=status, body=f"<Error><Code>{code}</Code></Error>".encode())
+
+
+async def put_against(answers: list[web.Response], seen: list[dict[str, Any]], **put: Any) -> None:
+    async def handle(request: web.Request) -> web.Response:
+        seen.append({"path": request.path, "headers": dict(request.headers), "body": await request.read()})
+        return answers.pop(0)
+
+    app = web.Application()
+    app.router.add_put("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    writes = DirectWrites(fake_client(f"http://127.0.0.1:{port}"), FrozenCredentials(), aiohttp.ClientTimeout(total=5))
+    try:
+        async with translate_errors("write k"):
+            await writes.put("bucket", "cat/a b.txt", b"data", "text/plain", {"purpose": "training"}, **put)
+    finally:
+        await writes.close()
+        await runner.cleanup()
+
+
+def test_a_conditional_write_is_signed_and_carries_its_tags() -> None:
+    seen: list[dict[str, Any]] = []
+    asyncio.run(put_against([web.Response(status=200)], seen, create=True))
+    (request,) = seen
+    assert request["path"] == "/bucket/cat/a b.txt" and request["body"] == b"data"
+    headers = request["headers"]
+    assert headers["If-None-Match"] == "*" and headers["x-amz-tagging"] == "purpose=training"
+    assert headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
+    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=key/")
+    assert "if-none-match" in headers["Authorization"] and "x-amz-tagging" in headers["Authorization"]
+
+
+def test_a_replacing_write_sends_no_condition() -> None:
+    seen: list[dict[str, Any]] = []
+    asyncio.run(put_against([web.Response(status=200)], seen, create=False))
+    assert "If-None-Match" not in seen[0]["headers"]
+
+
+def test_server_errors_are_retried_then_succeed() -> None:
+    seen: list[dict[str, Any]] = []
+    asyncio.run(put_against([error(503, "SlowDown"), error(500, "InternalError"), web.Response(status=200)],
+                            seen, create=True))
+    assert len(seen) == 3
+
+
+def test_server_errors_give_up_after_three_tries_as_dependency_down() -> None:
+    seen: list[dict[str, Any]] = []
+    with pytest.raises(DependencyDown, match="SlowDown"):
+        asyncio.run(put_against([error(503, "SlowDown") for _ in range(3)], seen, create=True))
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize(("status", "code", "raised"), [
+    (412, "PreconditionFailed", Conflict),
+    (404, "NoSuchBucket", DependencyDown),
+    (403, "AccessDenied", DepotError),
+])
+def test_refusals_are_not_retried_and_map_to_depot_errors(status: int, code: str, raised: type) -> None:
+    seen: list[dict[str, Any]] = []
+    with pytest.raises(raised) as caught:
+        asyncio.run(put_against([error(status, code)], seen, create=True))
+    assert len(seen) == 1
+    assert type(caught.value) is raised
