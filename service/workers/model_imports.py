@@ -9,7 +9,7 @@ else fails the task at once with a message and removes what it wrote."""
 import hashlib
 import logging
 import mimetypes
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
 
 from arq import Retry
@@ -54,6 +54,8 @@ async def open_clients(ctx: dict[str, Any]) -> None:
 def _backoff(ctx: dict[str, Any], job_try: int) -> float:
     return ctx["settings"].model_retry_delay * 2 ** (job_try - 1)
 
+FollowUp = Callable[[], Awaitable[None]]  # work an importer leaves for after the task is DONE
+
 
 async def run(ctx: dict[str, Any], task_id: str) -> str:
     """Run one try of an import task; returns its final status or raises ``Retry``.
@@ -85,7 +87,7 @@ async def _run(ctx: dict[str, Any], task_id: str, job_try: int) -> str:
     task.task_status, task.attempts = TaskStatus.RUNNING, job_try
     await models.save_task(task)
     try:
-        await IMPORTERS[task.source](ctx, task)
+        follow_up = await IMPORTERS[task.source](ctx, task)
     except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
         message = exc.message if isinstance(exc, DepotError) else f"internal error ({type(exc).__name__})"
         if is_transient(exc) and job_try < MAX_TRIES:
@@ -102,6 +104,8 @@ async def _run(ctx: dict[str, Any], task_id: str, job_try: int) -> str:
     task.task_status, task.error_msg = TaskStatus.DONE, None
     await models.save_task(task)
     await ingestion.model_imported(ctx, task)  # the model.imported event (never fails the import)
+    if follow_up is not None:
+        await follow_up()  # after DONE: the user does not wait for it (never fails the import)
     return TaskStatus.DONE.value
 
 
@@ -186,29 +190,38 @@ async def _publish(models: ModelStore, task: TaskRecord, mid: str, name: str,
     return await models.publish(manifest)
 
 
-async def _from_upstream(ctx: dict[str, Any], task: TaskRecord, name: str, list_files, requirements) -> None:
-    """Shared by Hub and GitHub: a finished manifest, a cache hit, or a fresh download."""
+async def _from_upstream(
+    ctx: dict[str, Any], task: TaskRecord, name: str, list_files, requirements
+) -> FollowUp | None:
+    """Shared by Hub and GitHub: a finished manifest, a cache hit, or a fresh download.
+
+    A fresh download returns the step that copies it into the upstream cache, which the
+    caller runs once the task is DONE: that copy is a second full write of the model."""
     models: ModelStore = ctx["models"]
     cache: ModelCache = ctx["model_cache"]
     mid = task.model_ids[0]
     done = await models.find_manifest(mid)
     if done is not None and done.task_id == task.id:
         await models.publish(done)  # a rerun after the mark: make sure it is indexed
-        return
+        return None
     entry = cache.entry_name(task.source, name, task.resolved_commit)
     cached = await cache.lookup(entry)
     if cached is not None and await cache.restore(entry, cached, files_prefix(mid)):
         task.details["cache_hit"] = True
         await _publish(models, task, mid, name, cached)
-        return
+        return None
     manifest = await _write_model(ctx, task, mid, name, await list_files(), requirements)
-    try:
-        await cache.remember(entry, manifest.files, files_prefix(mid))
-    except DepotError as exc:
-        log.warning("could not cache %s: %s", mid, exc.message)
+
+    async def remember() -> None:
+        try:
+            await cache.remember(entry, manifest.files, files_prefix(mid))
+        except DepotError as exc:
+            log.warning("could not cache %s: %s", mid, exc.message)
+
+    return remember
 
 
-async def import_huggingface(ctx: dict[str, Any], task: TaskRecord) -> None:
+async def import_huggingface(ctx: dict[str, Any], task: TaskRecord) -> FollowUp | None:
     hf: HuggingFace = ctx["hf"]
     repo = task.details["repo"]
     task.resolved_commit = await hf.resolve(repo, task.revision)
@@ -217,10 +230,10 @@ async def import_huggingface(ctx: dict[str, Any], task: TaskRecord) -> None:
     async def list_files() -> list[SourceFile]:
         return await hf.list_files(repo, task.resolved_commit)
 
-    await _from_upstream(ctx, task, repo, list_files, None)
+    return await _from_upstream(ctx, task, repo, list_files, None)
 
 
-async def import_github(ctx: dict[str, Any], task: TaskRecord) -> None:
+async def import_github(ctx: dict[str, Any], task: TaskRecord) -> FollowUp | None:
     github: GitHub = ctx["github"]
     owner, repo = task.details["owner"], task.details["repo"]
     task.resolved_commit = await github.resolve(owner, repo, task.revision)
@@ -230,7 +243,7 @@ async def import_github(ctx: dict[str, Any], task: TaskRecord) -> None:
         return github.files(owner, repo, task.resolved_commit)
 
     requirements = parse_requirements(ctx["settings"].model_required_files)
-    await _from_upstream(ctx, task, f"{owner}/{repo}", list_files, requirements)
+    return await _from_upstream(ctx, task, f"{owner}/{repo}", list_files, requirements)
 
 
 async def import_local(ctx: dict[str, Any], task: TaskRecord) -> None:
