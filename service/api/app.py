@@ -2,13 +2,13 @@
 
 from litestar import Litestar
 from litestar.logging.config import StructLoggingConfig
-from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 
 from service import __version__
+from service.api.access_log import access_log
 from service.api.auth import auth_setup, document_auth, openapi_security
 from service.api.controllers.events import EventsController
 from service.api.controllers.files import FilesController
@@ -37,10 +37,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     logging = StructlogPlugin(
         StructlogConfig(
             structlog_logging_config=StructLoggingConfig(log_exceptions="debug", pretty_print_tty=not settings.log_json),
-            middleware_logging_config=LoggingMiddlewareConfig(
-                request_log_fields=("method", "path", "query"),
-                response_log_fields=("status_code",),
-            ),
+            enable_middleware_logging=False,  # service/api/access_log.py writes one line per request
         )
     )
     auth_middleware, auth_guards = auth_setup(settings)  # off (with a warning) when no key is configured
@@ -50,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan_for(settings)],
-        middleware=[metrics.middleware, *auth_middleware],
+        middleware=[access_log, metrics.middleware, *auth_middleware],
         guards=auth_guards,
         plugins=[logging],
         openapi_config=OpenAPIConfig(

@@ -40,8 +40,9 @@ def test_logs_are_json_lines(client, api):
     client.get("/api/v1/data/files", params={"limit": 1})
     lines = [line for line in api.log().splitlines() if line.startswith("{")]
     records = [json.loads(line) for line in lines]
-    assert any(r.get("path") == "/api/v1/data/files" and r.get("method") == "GET" for r in records)
-    assert any(r.get("status_code") == 200 for r in records)
+    (access,) = [r for r in records if r.get("path") == "/api/v1/data/files"]  # one line per request
+    assert access["method"] == "GET" and access["status_code"] == 200 and access["query"] == "limit=1"
+    assert access["event"] == "request" and access["duration_ms"] >= 0 and access["level"] == "info"
 
 
 @pytest.fixture

@@ -45,7 +45,10 @@ class UploadController(Controller):
         announced = request.headers.get("content-length")
         if announced and announced.isdigit() and int(announced) > request_limit(settings):
             raise TooLarge(f"file exceeds the upload limit of {settings.max_upload_size} bytes")
-        await files.index.ping()  # fail fast (503) rather than stream a file that cannot be indexed
+        if not (announced and announced.isdigit() and int(announced) <= settings.part_size):
+            # Fail fast (503) rather than stream a file that cannot be indexed. A body under one
+            # part reaches S3 only after the index's duplicate lookup, which fails first anyway.
+            await files.index.ping()
         form = UploadForm(settings.max_description_length, settings.max_metadata_bytes)
 
         def on_field(name: str) -> None:
