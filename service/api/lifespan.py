@@ -16,6 +16,7 @@ from service.storage.events import Emitter, EventLog
 from service.storage.files import FileStore
 from service.storage.index import Index
 from service.storage.objects import ObjectStore
+from service.storage.queue import JobQueue
 
 log = structlog.get_logger("depot.api")
 
@@ -33,7 +34,8 @@ def lifespan_for(settings: Settings):
             app.state.settings = settings
             app.state.files = files
             app.state.jobs = jobs
-            app.state.emitter = Emitter(EventLog(index.client, settings.redis_prefix, settings.events_max_len), jobs)
+            app.state.emitter = Emitter(
+                EventLog(index.client, settings.redis_prefix, settings.events_max_len), JobQueue(index.client))
             app.state.models, app.state.upstreams = await open_model_imports(stack, objects, index, settings)
             try:
                 await objects.ensure_buckets(files.buckets())

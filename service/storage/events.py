@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from service.domain.events import BaseEvent, parse_event
 from service.errors import InvalidInput
 from service.storage.index import translate_errors
+from service.storage.queue import JobQueue
 
 STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 
@@ -58,9 +59,9 @@ def _decode(event_id: str, fields: dict[str, str]) -> dict[str, Any]:
 class Emitter:
     """Records events and queues their delivery (handlers and webhooks) on arq."""
 
-    def __init__(self, log: EventLog, jobs: Any) -> None:
+    def __init__(self, log: EventLog, queue: JobQueue) -> None:
         self.log = log
-        self.jobs = jobs  # an arq ArqRedis pool
+        self.queue = queue
 
     async def emit(self, event: BaseEvent) -> BaseEvent:
         stored = await self.log.append(event)
@@ -69,12 +70,10 @@ class Emitter:
 
     async def deliver(self, event_id: str) -> None:
         """Queue the handlers of one stored event (a deterministic job id: queued once)."""
-        async with translate_errors("queue event delivery"):
-            await self.jobs.enqueue_job("dispatch_event", event_id, _job_id=f"event:{event_id}")
+        await self.queue.enqueue("dispatch_event", event_id, job_id=f"event:{event_id}")
 
     async def uploaded(self, path: str, event: BaseEvent) -> None:
         """Record a new file's event and queue its ingestion parse, which first queues the
         event's delivery: one job per upload instead of two (bench/results.md)."""
         stored = await self.log.append(event)
-        async with translate_errors("queue processing"):
-            await self.jobs.enqueue_job("process_file", path, stored.id, _job_id=f"process:{path}")
+        await self.queue.enqueue("process_file", path, stored.id, job_id=f"process:{path}")

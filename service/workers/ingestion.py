@@ -17,6 +17,7 @@ from service.domain.records import FileRecord, Status, format_time, utc_now
 from service.errors import DependencyDown, DepotError, NotFound
 from service.storage.events import Emitter, EventLog
 from service.storage.files import FileStore
+from service.storage.queue import JobQueue
 from service.storage.training import TrainingCounter
 from service.workers import handlers, webhooks
 
@@ -30,7 +31,7 @@ async def open_clients(ctx: dict[str, Any]) -> None:
     files: FileStore = ctx["files"]
     settings = ctx["settings"]
     events = EventLog(files.index.client, settings.redis_prefix, settings.events_max_len)
-    emitter = Emitter(events, ctx["redis"])
+    emitter = Emitter(events, JobQueue(files.index.client))
     counter = TrainingCounter(files.index.client, settings.redis_prefix, events.key, settings.events_max_len)
     http = httpx.AsyncClient(follow_redirects=False)
     ctx["stack"].push_async_callback(http.aclose)
