@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = {
             "upload": lambda out: (
                 upload.run(stack, [(64 * MIB, 1)] if args.quick else
-                           [(GIB, rounds + 2), (256 * MIB, rounds), (2 * GIB, 2)], out),
+                           [(GIB, rounds + 2), (256 * MIB, rounds), (2 * GIB, 2)], out,
+                           control_size=64 * MIB if args.quick else GIB),
                 upload.run_fields_after(stack, 64 * MIB if args.quick else 256 * MIB, out),
             ),
             "small": lambda out: small.run(stack, 200 if args.quick else 2000, 32, rounds, out),

@@ -7,14 +7,14 @@ import subprocess
 
 from bench.measure import MIB, Outcome, median, timed
 from bench.stack import DIRECT_BUCKET, Stack
-from bench.upload import curl_upload, make_file
+from bench.upload import controls, curl_upload, make_file
 
 RATIO_TARGET = 0.85
 
 
-def curl_download(url: str, size: int) -> None:
+def curl_download(url: str, size: int, *headers: str) -> None:
     done = subprocess.run(
-        ["curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{size_download}", url],
+        ["curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{size_download}", *headers, url],
         capture_output=True, text=True, check=False,
     )
     if done.returncode != 0 or int(done.stdout) != size:
@@ -49,5 +49,8 @@ def run(stack: Stack, size: int, rounds: int, out: Outcome) -> None:
     out.add(f"download {size // MIB} MiB: throughput ratio Depot/direct",
             f"{ratio:.2f} ({median(depot):.0f} vs {median(direct):.0f} MiB/s)", f">= {RATIO_TARGET}",
             ratio >= RATIO_TARGET)
+    presigned = s3.generate_presigned_url("get_object", Params={"Bucket": DIRECT_BUCKET, "Key": path.name})
+    controls(stack, rounds, out, f"download {size // MIB} MiB", median(direct), median(depot),
+             lambda url, *headers: curl_download(url, size, *headers), presigned, size)
     subprocess.run(["curl", "-sS", "-X", "DELETE", url], capture_output=True, check=False)
     s3.delete_object(Bucket=DIRECT_BUCKET, Key=path.name)

@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,19 @@ class Stack:
                     return process, url
             time.sleep(0.2)
         raise RuntimeError("API did not become ready; see " + str(log_path))
+
+    def start_relay(self) -> str:
+        """A bare TCP relay to S3 (bench/relay.py), stopped with the stack; returns its base URL."""
+        port, s3_port = free_port(), int(self.s3.url.rsplit(":", 1)[1])
+        process = subprocess.Popen([sys.executable, "-m", "bench.relay", str(port), str(s3_port)],
+                                   start_new_session=True)
+        self.children.append(process)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and process.poll() is None:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                return f"http://127.0.0.1:{port}"
+            time.sleep(0.1)
+        raise RuntimeError("the relay did not start")
 
     def stop_api(self) -> None:
         if self.api is not None:

@@ -65,8 +65,9 @@ def direct_round(stack: Stack, path: Path) -> float:
     return seconds
 
 
-def run(stack: Stack, sizes: list[tuple[int, int]], out: Outcome) -> None:
-    """``sizes``: (bytes, rounds). Each round runs Depot and direct, alternating which goes first."""
+def run(stack: Stack, sizes: list[tuple[int, int]], out: Outcome, control_size: int = 0) -> None:
+    """``sizes``: (bytes, rounds). Each round runs Depot and direct, alternating which goes first;
+    the ``control_size`` file also runs the relay controls."""
     for size, rounds in sizes:
         path = make_file(stack.workdir / f"upload-{size // MIB}MiB.bin", size)
         depot, direct, peaks, hwms = [], [], [], []
@@ -90,7 +91,43 @@ def run(stack: Stack, sizes: list[tuple[int, int]], out: Outcome) -> None:
         peak = max(max(peaks), max(hwms))
         out.add(f"upload {label}: API peak RSS", f"{peak / MIB:.0f} MiB (sampled {max(peaks) / MIB:.0f}, "
                 f"VmHWM {max(hwms) / MIB:.0f})", "< 150 MiB", peak < RSS_LIMIT)
+        if size == control_size:
+            s3 = stack.client()
+            presigned = s3.generate_presigned_url("put_object", Params={"Bucket": DIRECT_BUCKET, "Key": path.name})
+            controls(stack, min(rounds, 3), out, f"upload {label}", median(direct), median(depot),
+                     lambda url, *headers: curl_put(url, path, *headers), presigned, size)
+            s3.delete_object(Bucket=DIRECT_BUCKET, Key=path.name)
         path.unlink()
+
+
+def curl_put(url: str, path: Path, *headers: str) -> None:
+    done = subprocess.run(["curl", "-sS", "-f", "-T", str(path), "-H", "Expect:", *headers, url],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"PUT failed: {done.stdout[-300:]} {done.stderr[-300:]}")
+
+
+def controls(stack: Stack, rounds: int, out: Outcome, label: str, direct: float, depot: float,
+             transfer, presigned: str, size: int) -> None:
+    """curl straight to S3 (a presigned URL) and through a bare TCP relay (bench/relay.py),
+    interleaved: what the client and one user-space hop cost on this machine, whatever the hop does."""
+    relay = stack.start_relay()
+    s3_base = stack.s3.url
+    via_relay = presigned.replace(s3_base, relay, 1)
+    host = ["-H", f"Host: {s3_base.removeprefix('http://')}"]  # the signature covers the Host header
+    straight, relayed = [], []
+    for n in range(rounds):
+        for side in (("straight", "relay") if n % 2 == 0 else ("relay", "straight")):
+            stack.wait_idle()
+            if side == "straight":
+                straight.append(size / MIB / timed(lambda: transfer(presigned)))
+            else:
+                relayed.append(size / MIB / timed(lambda: transfer(via_relay, *host)))
+    out.note(f"{label} controls: curl straight to S3 MiB/s {[round(v) for v in straight]}, "
+             f"through the bare relay {[round(v) for v in relayed]}")
+    out.add(f"{label}, control: curl through a bare TCP relay / direct",
+            f"{median(relayed) / direct:.2f} ({median(relayed):.0f} vs {direct:.0f} MiB/s; curl straight to S3 "
+            f"{median(straight):.0f}; Depot {depot:.0f}, {depot / median(relayed):.2f} of the relay)")
 
 
 def run_fields_after(stack: Stack, size: int, out: Outcome) -> None:

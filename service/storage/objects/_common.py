@@ -13,7 +13,6 @@ from service.storage.objects._direct import S3Refused
 
 MAX_PARTS = 10_000
 COPY_LIMIT = 5 * 1024**3  # single CopyObject limit; larger copies use multipart copy
-READ_CHUNK = 1024 * 1024
 
 _MISSING = {"NoSuchKey", "NotFound", "404", "NoSuchUpload"}
 _CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
