@@ -17,7 +17,7 @@ from bench.stack import GIB, running_stack
 
 HERE = Path(__file__).parent
 SCENARIOS = ["upload", "small", "download", "listing", "models"]
-SHOWN_SETTINGS = ["workers", "part_size", "part_concurrency", "max_upload_size", "model_cache_bytes", "log_level",
+SHOWN_SETTINGS = ["workers", "worker_max_jobs", "part_size", "part_concurrency", "max_upload_size", "model_cache_bytes", "log_level",
                   "log_json", "debug"]
 
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = {
             "upload": lambda out: (
                 upload.run(stack, [(64 * MIB, 1)] if args.quick else
-                           [(GIB, rounds + 2), (256 * MIB, rounds), (2 * GIB, 2)], out,
+                           [(GIB, rounds + 2), (256 * MIB, rounds), (2 * GIB, rounds)], out,
                            control_size=64 * MIB if args.quick else GIB),
                 upload.run_fields_after(stack, 64 * MIB if args.quick else 256 * MIB, out),
             ),
