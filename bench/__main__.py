@@ -17,8 +17,8 @@ from bench.stack import GIB, running_stack
 
 HERE = Path(__file__).parent
 SCENARIOS = ["upload", "small", "download", "listing", "models"]
-SHOWN_SETTINGS = ["workers", "worker_max_jobs", "part_size", "part_concurrency", "max_upload_size", "model_cache_bytes", "log_level",
-                  "log_json", "debug"]
+SHOWN_SETTINGS = ["workers", "worker_max_jobs", "part_size", "part_concurrency", "max_upload_size",
+                  "model_cache_bytes", "log_level", "log_json", "debug"]
 
 
 def _terminate(signum: int, _frame: object) -> None:
