@@ -1,29 +1,31 @@
 """Finishing an upload: committing each file of a batch on its own, and announcing stored files.
 
-A stored file is queued for ingestion and recorded as ``file.uploaded``; if Redis fails
-at that point the file stays stored (status ``pending``) and the failure is logged, since
-the client's bytes are safe and ``depot reindex`` plus a re-queue can pick it up."""
+A stored file's ``file.uploaded`` event is recorded with its index entry (one script), then
+its ingestion is queued; if Redis fails between the two the file stays stored (status
+``pending``) and the failure is logged, since the client's bytes are safe and ``depot
+reindex`` plus a re-queue can pick it up."""
 
 import structlog
 from litestar import Response
 
 from service.api.receiver import FileOutcome
 from service.api.schemas import BatchItem, BatchUploadResponse, FileView
-from service.domain.events import FileUploaded
 from service.domain.records import FileRecord
 from service.errors import DepotError
 from service.storage.events import Emitter
-from service.storage.files import FileStore
+from service.storage.files import FileStore, PendingUpload
 
 log = structlog.get_logger("depot.api")
 
 
-async def announce(emitter: Emitter, record: FileRecord) -> None:
+async def store(files: FileStore, emitter: Emitter, pending: PendingUpload) -> FileRecord:
+    """Commit one file (recorded as ``file.uploaded`` with its index entry) and queue its ingestion."""
+    record, event_id = await files.finish_upload(pending, emitter.log)
     try:
-        await emitter.uploaded(record.path, FileUploaded.of(record, description=record.description,
-                                                            duplicate_of=record.duplicate_of))
+        await emitter.process(record.path, event_id)
     except DepotError as exc:
         log.warning("stored file not queued for ingestion", path=record.path, error=exc.message)
+    return record
 
 
 async def finish_batch(files: FileStore, emitter: Emitter, outcomes: list[FileOutcome]) -> Response:
@@ -32,12 +34,11 @@ async def finish_batch(files: FileStore, emitter: Emitter, outcomes: list[FileOu
     for outcome in outcomes:
         if outcome.error is None and outcome.pending is not None:
             try:
-                record = await files.finish_upload(outcome.pending)
+                record = await store(files, emitter, outcome.pending)
             except DepotError as exc:
                 await outcome.fail(exc)
             else:
                 outcome.pending = None
-                await announce(emitter, record)
                 items.append(BatchItem(success=True, filename=outcome.filename, status=201,
                                        file=FileView(**record.upload_view())))
                 continue

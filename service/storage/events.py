@@ -12,7 +12,7 @@ import redis.asyncio as redis
 
 from service.domain.events import BaseEvent, parse_event
 from service.errors import InvalidInput
-from service.storage.index import translate_errors
+from service.storage.index import StreamEntry, translate_errors
 from service.storage.queue import JobQueue
 
 STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
@@ -30,12 +30,16 @@ class EventLog:
         self.key = f"{prefix}events"
         self.max_len = max_len
 
+    def entry(self, event: BaseEvent) -> StreamEntry:
+        """The stream entry of an event, for a script that appends it with another write."""
+        return StreamEntry(self.key, self.max_len, event.type, event.model_dump_json(exclude={"id"}))
+
     async def append(self, event: BaseEvent) -> BaseEvent:
         """Store an event; returns it with its ``id``."""
-        data = event.model_dump_json(exclude={"id"})
+        entry = self.entry(event)
         async with translate_errors("record event"):
             event_id = await self.client.xadd(
-                self.key, {"type": event.type, "data": data}, maxlen=self.max_len, approximate=True
+                self.key, {"type": entry.type, "data": entry.data}, maxlen=self.max_len, approximate=True
             )
         return event.model_copy(update={"id": event_id})
 
@@ -72,8 +76,7 @@ class Emitter:
         """Queue the handlers of one stored event (a deterministic job id: queued once)."""
         await self.queue.enqueue("dispatch_event", event_id, job_id=f"event:{event_id}")
 
-    async def uploaded(self, path: str, event: BaseEvent) -> None:
-        """Record a new file's event and queue its ingestion parse, which first queues the
-        event's delivery: one job per upload instead of two (bench/results.md)."""
-        stored = await self.log.append(event)
-        await self.queue.enqueue("process_file", path, stored.id, job_id=f"process:{path}")
+    async def process(self, path: str, uploaded_event: str | None) -> None:
+        """Queue the ingestion parse of a stored file, which first queues the delivery of its
+        ``file.uploaded`` event: one job per upload instead of two (bench/results.md)."""
+        await self.queue.enqueue("process_file", path, uploaded_event, job_id=f"process:{path}")

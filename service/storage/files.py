@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.domain.categories import Category, Purpose, content_type_for
+from service.domain.events import FileUploaded
 from service.domain.forms import UploadForm
 from service.domain.naming import (
     MANIFEST_SUFFIX, check_original_filename, file_path, manifest_key, object_key,
@@ -20,6 +21,7 @@ from service.domain.records import FileRecord, Status, format_time, utc_now
 from service.domain.sniff import Sniffer
 from service.errors import Conflict, DepotError, NotFound, TooLarge
 from service.settings import Settings
+from service.storage.events import EventLog
 from service.storage.index import Index
 from service.storage.objects import ObjectInfo, ObjectStore, ObjectWriter
 
@@ -103,8 +105,12 @@ class FileStore:
         pending.writer = self.objects.writer(pending.content_type, pending.target)
         return pending
 
-    async def finish_upload(self, pending: PendingUpload) -> FileRecord:
-        """Commit a fully received file; on any failure nothing of it remains."""
+    async def finish_upload(
+        self, pending: PendingUpload, events: EventLog | None = None
+    ) -> tuple[FileRecord, str | None]:
+        """Commit a fully received file; on any failure nothing of it remains. With ``events``,
+        its ``file.uploaded`` event is recorded in the same step as the index entry; returns
+        the record and that event's id."""
         form = pending.form
         purpose, category = form.purpose, form.category_of(pending.original_filename)
         record = FileRecord(
@@ -147,13 +153,16 @@ class FileStore:
             except Conflict:  # the SDK retried a write that had landed: fine if it is ours
                 if await self.objects.get_json(bucket, manifest_key(category, pending.name)) != json.loads(manifest):
                     raise
-            _, twin = await self.index.add_file(record, reject_duplicate=reject)  # atomic: a twin gets 409
+            event = events.entry(FileUploaded.of(record, description=record.description,
+                                                 duplicate_of=record.duplicate_of)) if events else None
+            # Atomic: a twin gets 409 (with reject), and an indexed file always has its event.
+            _, twin, event_id = await self.index.add_file(record, reject_duplicate=reject, event=event)
         except BaseException:
             await asyncio.shield(self._undo(written))
             raise
         if twin and record.duplicate_of is None:
             await self._mark_duplicate(record, twin)
-        return record
+        return record, event_id
 
     async def _mark_duplicate(self, record: FileRecord, twin: str) -> None:
         """A concurrent twin was indexed between our lookup and ours: record it (metadata only)."""

@@ -7,6 +7,7 @@ retried add or a double delete never skews the counters."""
 import json
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
@@ -25,7 +26,9 @@ for i = 2, 5 do redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) end
 for i = 7, 11 do redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) end
 redis.call('HINCRBY', KEYS[6], ARGV[4] .. ':count', 1)
 redis.call('HINCRBY', KEYS[6], ARGV[4] .. ':size', ARGV[5])
-return {1, first}
+local id = ''
+if KEYS[12] then id = redis.call('XADD', KEYS[12], 'MAXLEN', '~', ARGV[7], '*', 'type', ARGV[8], 'data', ARGV[9]) end
+return {1, first, id}
 """
 
 _REMOVE = """
@@ -50,6 +53,16 @@ for i = 3, 6 do redis.call('ZADD', KEYS[i], score, ARGV[1]) end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    """An entry for a Redis stream (an event), appended in the same script as the write it records."""
+
+    key: str
+    max_len: int
+    type: str
+    data: str
 
 
 @asynccontextmanager
@@ -128,11 +141,15 @@ class Index:
         async with translate_errors("check index"):
             await self.client.ping()
 
-    async def add_file(self, record: FileRecord, reject_duplicate: bool = False) -> tuple[bool, str | None]:
-        """Index a stored file: (added, the oldest other path with the same content, if any).
+    async def add_file(
+        self, record: FileRecord, reject_duplicate: bool = False, event: StreamEntry | None = None
+    ) -> tuple[bool, str | None, str | None]:
+        """Index a stored file: (added, the oldest other path with the same content if any,
+        the id of ``event`` if it was appended).
 
         With ``reject_duplicate``, a file whose content its purpose already holds is not
-        indexed and ``Conflict`` names the existing path (checked atomically)."""
+        indexed and ``Conflict`` names the existing path (checked atomically). ``event`` is
+        appended in the same step as the entry, so an indexed file always has its event."""
         args = [
             record.path,
             json.dumps(record.list_view()),
@@ -145,10 +162,14 @@ class Index:
             keys = self._keys_for(record.purpose, record.category, record.path)
             keys += self._status_keys(record.purpose, record.category, record.status)
             keys.append(self._hash_key(record.purpose, record.hash))
-            added, first = await self._add(keys=keys, args=args)
+            if event is not None:
+                keys.append(event.key)
+                args += [event.max_len, event.type, event.data]
+            added, first, *appended = await self._add(keys=keys, args=args)
         if added == -1:
             raise Conflict(f"this content is already stored as {first}")
-        return added == 1, (first or None) if first != record.path else None
+        twin = (first or None) if first != record.path else None
+        return added == 1, twin, (appended[0] or None) if appended else None
 
     async def set_status(self, record: FileRecord) -> bool:
         """Move an indexed file to ``record.status`` (entry and status sets, atomically)."""

@@ -4,7 +4,7 @@ from litestar import Controller, Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
 
 from service.api.auth import require_purpose
-from service.api.batch import announce, finish_batch
+from service.api.batch import finish_batch, store
 from service.api.receiver import Receiver, request_limit
 from service.api.schemas import BatchUploadResponse, ErrorBody, FileView, UploadResponse
 from service.domain.forms import UploadForm
@@ -64,8 +64,7 @@ class UploadController(Controller):
             if len(outcomes) == 1:
                 if outcomes[0].error is not None:
                     raise outcomes[0].error
-                record = await files.finish_upload(outcomes[0].pending)
-                await announce(emitter, record)
+                record = await store(files, emitter, outcomes[0].pending)
                 return Response(UploadResponse(file=FileView(**record.upload_view())), status_code=201)
             return await finish_batch(files, emitter, outcomes)
         except BaseException:
