@@ -19,8 +19,8 @@ M_TRIM_THRESHOLD = -1
 TRIM = 32 * 1024 * 1024
 
 
-def pin_mmap_threshold() -> bool:
-    """True when applied (glibc only; elsewhere it is a harmless no-op). Named for its main effect."""
+def tune_malloc() -> bool:
+    """True when applied (glibc only; elsewhere it is a harmless no-op)."""
     name = ctypes.util.find_library("c")
     if not name:
         return False

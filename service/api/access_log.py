@@ -28,8 +28,8 @@ def access_log(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_and_note)
         finally:
-            query = scope["query_string"]
+            query = {"query": scope["query_string"].decode()} if scope["query_string"] else {}
             log.info("request", method=scope["method"], path=scope["path"], status_code=status,
-                     duration_ms=round((time.perf_counter() - start) * 1e3, 1), **({"query": query.decode()} if query else {}))
+                     duration_ms=round((time.perf_counter() - start) * 1e3, 1), **query)
 
     return middleware

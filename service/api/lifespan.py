@@ -10,7 +10,7 @@ from litestar import Litestar
 
 from service.api.imports import open_model_imports
 from service.errors import DependencyDown
-from service.memory import pin_mmap_threshold
+from service.memory import tune_malloc
 from service.settings import Settings
 from service.storage.events import Emitter, EventLog
 from service.storage.files import FileStore
@@ -24,7 +24,7 @@ log = structlog.get_logger("depot.api")
 def lifespan_for(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pin_mmap_threshold()
+        tune_malloc()
         async with AsyncExitStack() as stack:
             objects = await stack.enter_async_context(ObjectStore.open(settings))
             index = await stack.enter_async_context(Index.open(settings.redis_url, settings.redis_prefix))

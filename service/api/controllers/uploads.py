@@ -42,12 +42,14 @@ class UploadController(Controller):
         file is stored only if the whole request is valid and every write succeeds; in a
         batch each file succeeds or fails on its own and the response lists a result per
         file. Each stored file is queued for ingestion and announced as ``file.uploaded``."""
-        announced = request.headers.get("content-length")
-        if announced and announced.isdigit() and int(announced) > request_limit(settings):
+        header = request.headers.get("content-length", "")
+        announced = int(header) if header.isdigit() else None
+        if announced is not None and announced > request_limit(settings):
             raise TooLarge(f"file exceeds the upload limit of {settings.max_upload_size} bytes")
-        if not (announced and announced.isdigit() and int(announced) <= settings.part_size):
-            # Fail fast (503) rather than stream a file that cannot be indexed. A body under one
-            # part reaches S3 only after the index's duplicate lookup, which fails first anyway.
+        if announced is None or announced > settings.part_size:
+            # Fail fast (503) rather than stream a file that cannot be indexed. A body under one part
+            # is committed after the index's duplicate lookup, which fails first anyway (files of a
+            # batch that landed earlier are removed when it does).
             await files.index.ping()
         form = UploadForm(settings.max_description_length, settings.max_metadata_bytes)
 
