@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 upload.run_fields_after(stack, 64 * MIB if args.quick else 256 * MIB, out),
             ),
             "small": lambda out: small.run(stack, 200 if args.quick else 2000, 32, rounds, out),
-            "download": lambda out: download.run(stack, 64 * MIB if args.quick else GIB, rounds, out),
+            "download": lambda out: download.run(stack, 64 * MIB if args.quick else GIB, rounds + 2, out),
             "listing": lambda out: listing.run(stack, (100, 1000) if args.quick else (1000, 100_000),
                                                30 if args.quick else 200, out),
             "models": lambda out: models.run(stack, 16 * MIB if args.quick else 500 * MIB, 8, rounds, out),
