@@ -15,8 +15,9 @@ LOOPBACK = "127.0.0.1"
 @dataclass
 class Rule:
     """``before``: close without forwarding; ``response``: forward, then drop the answer and close;
-    ``hold``: forward only once ``release`` is set (a request stuck mid-job).
-    ``after_bytes``: close a connection once it has carried more than that many bytes upstream."""
+    ``hold``: forward only once ``release`` is set (a request stuck mid-job); ``truncate``: forward,
+    then close once more than ``after_bytes`` of the answer have passed.
+    ``after_bytes`` alone: close a connection once it has carried more than that many bytes upstream."""
 
     pattern: re.Pattern | None = None
     mode: str = "before"
@@ -34,6 +35,8 @@ class _Conn:
     client: socket.socket
     server: socket.socket
     upstream_bytes: int = 0
+    downstream_bytes: int = 0
+    truncate_after: int | None = None
     drop_response: bool = False
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -136,7 +139,8 @@ class Proxy:
                 for rule in self.rules:
                     if rule.spent():
                         continue
-                    if rule.after_bytes is not None and conn.upstream_bytes > rule.after_bytes:
+                    if rule.mode != "truncate" and rule.after_bytes is not None \
+                            and conn.upstream_bytes > rule.after_bytes:
                         rule.hits += 1
                         return self._cut(conn)
                     if rule.pattern is not None and rule.pattern.search(data):
@@ -145,6 +149,9 @@ class Proxy:
                             return self._cut(conn)
                         if rule.mode == "hold":
                             rule.release.wait()
+                            continue
+                        if rule.mode == "truncate":
+                            conn.truncate_after = rule.after_bytes
                             continue
                         conn.drop_response = True
                 conn.server.sendall(data)
@@ -156,7 +163,10 @@ class Proxy:
     def _downstream(self, conn: _Conn) -> None:
         try:
             while data := conn.server.recv(65536):
+                conn.downstream_bytes += len(data)
                 if conn.drop_response:
+                    return self._cut(conn)
+                if conn.truncate_after is not None and conn.downstream_bytes > conn.truncate_after:
                     return self._cut(conn)
                 conn.client.sendall(data)
         except OSError:

@@ -188,6 +188,24 @@ def test_connection_cut_mid_upload_aborts_the_multipart_upload(stack, http):
     assert_round_trip(http, upload(http, 14 * MIB), 14 * MIB)
 
 
+def test_s3_answer_cut_mid_download_breaks_the_download_instead_of_ending_it_short(stack, http):
+    """The headers (200, Content-Length) are out before S3's body fails, so the only honest signal
+    left is to break the connection: the client must never see a short body as complete."""
+    size = 12 * MIB
+    path = upload(http, size).json()["file"]["path"]
+    key = path.split("/", 1)[1].encode()  # the object key: <category>/<saved name>
+    rule = stack.proxy.add(Rule(re.compile(rb"^GET /depot-ingestion/" + re.escape(key) + rb" "), "truncate",
+                                after_bytes=2 * MIB))
+    received = 0
+    with pytest.raises(httpx.RemoteProtocolError), http.stream("GET", f"/api/v1/data/files/{path}") as response:
+        assert response.status_code == 200 and response.headers["content-length"] == str(size)
+        for chunk in response.iter_bytes():
+            received += len(chunk)
+    assert rule.hits == 1 and 0 < received < size
+    stack.proxy.clear()
+    assert http.get(f"/api/v1/data/files/{path}").content == b"".join(pattern_chunks(size))  # the API is fine
+
+
 def test_s3_stopped_mid_upload_leaves_nothing_visible(stack, http, fault_api):
     """The server dies while parts stream: 503, no object, manifest or index entry. The open
     multipart upload cannot be aborted while S3 is down; `depot verify` lists it afterwards
