@@ -105,12 +105,9 @@ class FileStore:
         pending.writer = self.objects.writer(pending.content_type, pending.target)
         return pending
 
-    async def finish_upload(
-        self, pending: PendingUpload, events: EventLog | None = None
-    ) -> tuple[FileRecord, str | None]:
-        """Commit a fully received file; on any failure nothing of it remains. With ``events``,
-        its ``file.uploaded`` event is recorded in the same step as the index entry; returns
-        the record and that event's id."""
+    async def finish_upload(self, pending: PendingUpload, events: EventLog) -> tuple[FileRecord, str | None]:
+        """Commit a fully received file; on any failure nothing of it remains. Its ``file.uploaded``
+        event is recorded in the same step as the index entry; returns the record and that event's id."""
         form = pending.form
         purpose, category = form.purpose, form.category_of(pending.original_filename)
         record = FileRecord(
@@ -154,7 +151,7 @@ class FileStore:
                 if await self.objects.get_json(bucket, manifest_key(category, pending.name)) != json.loads(manifest):
                     raise
             event = events.entry(FileUploaded.of(record, description=record.description,
-                                                 duplicate_of=record.duplicate_of)) if events else None
+                                                 duplicate_of=record.duplicate_of))
             # Atomic: a twin gets 409 (with reject), and an indexed file always has its event.
             _, twin, event_id = await self.index.add_file(record, reject_duplicate=reject, event=event)
         except BaseException:

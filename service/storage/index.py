@@ -18,9 +18,9 @@ from service.domain.records import FileRecord, Status, time_score
 from service.errors import Conflict, DependencyDown
 
 _ADD = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ''} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, '', ''} end
 local first = redis.call('ZRANGE', KEYS[11], 0, 0)[1] or ''
-if ARGV[6] == '1' and first ~= '' then return {-1, first} end
+if ARGV[6] == '1' and first ~= '' then return {-1, first, ''} end
 redis.call('SET', KEYS[1], ARGV[2])
 for i = 2, 5 do redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) end
 for i = 7, 11 do redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) end
@@ -165,11 +165,10 @@ class Index:
             if event is not None:
                 keys.append(event.key)
                 args += [event.max_len, event.type, event.data]
-            added, first, *appended = await self._add(keys=keys, args=args)
+            added, first, event_id = await self._add(keys=keys, args=args)
         if added == -1:
             raise Conflict(f"this content is already stored as {first}")
-        twin = (first or None) if first != record.path else None
-        return added == 1, twin, (appended[0] or None) if appended else None
+        return added == 1, (first or None) if first != record.path else None, event_id or None
 
     async def set_status(self, record: FileRecord) -> bool:
         """Move an indexed file to ``record.status`` (entry and status sets, atomically)."""
