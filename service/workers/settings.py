@@ -38,7 +38,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker``: one place for every limit."""
     return {
         "functions": [
-            jobs.import_model_job, jobs.reindex, jobs.process_file, jobs.dispatch_event,
+            jobs.import_model_job, jobs.reindex, jobs.process_file_job, jobs.dispatch_event,
             func(jobs.deliver_webhook, max_tries=settings.webhook_max_tries),
         ],
         "on_startup": startup,

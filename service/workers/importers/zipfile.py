@@ -2,10 +2,13 @@
 
 The API stores the upload first, then ``inspect`` reads only the archive's tail (end record
 and central directory) and refuses traversal, absolute or drive paths, symlinks,
-encryption and bombs (total size, ratio, entry count) before answering. The worker then
+encryption and bombs (total size, ratio, entry count) before answering; the entries are
+counted by walking the directory's headers (the end record's count may lie) before
+``zipfile`` builds any, and the CPU-bound vetting runs in a thread. The worker then
 inflates entry by entry with bounded output per step, checking size and CRC against the
 directory, so a lying archive cannot grow past what was vetted."""
 
+import asyncio
 import io
 import re
 import stat
@@ -16,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from service.domain.models import check_local_name, missing_requirements, parse_requirements
+from service.domain.zipdir import BadDirectory, count_entries
 from service.errors import InvalidInput, NotFound
 from service.settings import Settings
 from service.storage.objects import ObjectStore
@@ -96,6 +100,14 @@ async def _directory_bytes(objects: ObjectStore, bucket: str, key: str, size: in
     if cd_start < tail_start:
         head = await objects.read_range(bucket, key, cd_start, tail_start - 1)
         tail, tail_start = head + tail, cd_start
+    try:
+        directory = io.BytesIO(tail)  # shares the bytes, no copy
+        directory.seek(cd_start - tail_start)
+        entries = count_entries(directory, cd_size, max_entries)
+    except BadDirectory as exc:
+        raise InvalidInput(f"not a valid ZIP archive: {exc}") from None
+    if entries > max_entries:
+        raise InvalidInput(f"the archive has more than {max_entries} entries; the limit is {max_entries}")
     return _Tail(tail_start, tail, size)
 
 
@@ -115,8 +127,13 @@ def _check(info: stdzip.ZipInfo) -> None:
 
 
 async def read_directory(objects: ObjectStore, bucket: str, key: str, size: int, settings: Settings) -> list[ZipEntry]:
-    """Every file entry of the archive, or a 400 that names the first problem."""
+    """Every file entry of the archive, or a 400 that names the first problem (vetted in a
+    thread: a large directory must not stall the API's event loop)."""
     tail = await _directory_bytes(objects, bucket, key, size, settings.model_zip_max_entries)
+    return await asyncio.to_thread(_vet, tail, settings)
+
+
+def _vet(tail: _Tail, settings: Settings) -> list[ZipEntry]:
     try:
         infos = stdzip.ZipFile(tail).infolist()
     except (stdzip.BadZipFile, ValueError, struct.error, EOFError) as exc:
