@@ -42,19 +42,20 @@ def serve(
 def worker(
     burst: bool = typer.Option(False, help="exit when the queue is empty"),
     check: bool = typer.Option(False, help="exit 0 if this host's worker is healthy, 1 if not (a probe)"),
+    live: bool = typer.Option(False, help="with --check: only that the worker runs (it may be waiting for Redis)"),
 ) -> None:
-    """Run an arq worker for background jobs."""
-    from arq.worker import Worker
-
-    from service.workers.settings import check_health, worker_options
-
+    """Run an arq worker for background jobs (it waits out Redis outages)."""
     from service.logs import configure_logging
+    from service.workers.runner import ResilientWorker
+    from service.workers.settings import check_health, worker_options
 
     settings = get_settings()
     if check:
-        raise typer.Exit(asyncio.run(check_health(settings)))
+        code, reason = asyncio.run(check_health(settings, live))
+        typer.echo(("healthy: " if code == 0 else "unhealthy: ") + reason, err=code != 0)
+        raise typer.Exit(code)
     configure_logging(settings.log_level, settings.log_json)
-    Worker(**worker_options(settings), burst=burst).run()
+    ResilientWorker(**worker_options(settings), burst=burst, redis_url=settings.redis_url).run()
 
 
 @app.command()
