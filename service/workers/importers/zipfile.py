@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from service.domain.models import check_local_name, missing_requirements, parse_requirements
-from service.domain.zipdir import BadDirectory, count_entries
+from service.domain.zipdir import HEADER, PIECE, BadDirectory, walk
 from service.errors import InvalidInput, NotFound
 from service.settings import Settings
 from service.storage.objects import ObjectStore
@@ -31,6 +31,7 @@ EOCD64 = struct.Struct("<4sQ2H2L4Q")
 LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 TAIL = 65_535 + EOCD.size + EOCD64_LOCATOR.size + EOCD64.size
 MAX_DIRECTORY = 64 * 1024 * 1024
+HEADER_SIZE = HEADER.size
 SMALL_ENTRY = 4096  # ratios of tiny files say nothing about bombs
 IGNORED_TOP = re.compile(r"^(__MACOSX|\..*)$")
 
@@ -73,6 +74,21 @@ class _Tail(io.RawIOBase):
         return data
 
 
+async def _count_entries(objects: ObjectStore, bucket: str, key: str, start: int, end: int, limit: int) -> None:
+    """Walk the directory's headers by ranged reads (never the end record's count) and stop
+    one past ``limit``: a lying directory costs at most ``limit`` headers' bytes."""
+    count = 0
+    while count <= limit and start + HEADER_SIZE <= end:
+        piece = await objects.read_range(bucket, key, start, min(end, start + PIECE) - 1)
+        try:
+            found, used = walk(piece, limit - count)
+        except BadDirectory as exc:
+            raise InvalidInput(f"not a valid ZIP archive: {exc}") from None
+        count, start = count + found, start + used
+    if count > limit:
+        raise InvalidInput(f"the archive has more than {limit} entries; the limit is {limit}")
+
+
 async def _directory_bytes(objects: ObjectStore, bucket: str, key: str, size: int, max_entries: int) -> _Tail:
     tail_start = max(0, size - TAIL)
     tail = await objects.read_range(bucket, key, tail_start, size - 1)
@@ -81,9 +97,10 @@ async def _directory_bytes(objects: ObjectStore, bucket: str, key: str, size: in
         raise InvalidInput("not a ZIP archive (no end of central directory)")
     _, _, _, _, count, cd_size, cd_offset, _ = EOCD.unpack_from(tail, at)
     end_of_cd = tail_start + at
-    if 0xFFFF in (count,) or 0xFFFFFFFF in (cd_size, cd_offset):
-        locator = at - EOCD64_LOCATOR.size
-        if locator < 0 or tail[locator:locator + 4] != b"PK\x06\x07":
+    locator = at - EOCD64_LOCATOR.size
+    has_locator = locator >= 0 and tail[locator:locator + 4] == b"PK\x06\x07"
+    if 0xFFFF in (count,) or 0xFFFFFFFF in (cd_size, cd_offset) or has_locator:
+        if not has_locator:
             raise InvalidInput("broken ZIP64 archive")
         z64 = EOCD64_LOCATOR.unpack_from(tail, locator)[2]
         record = tail[z64 - tail_start:z64 - tail_start + EOCD64.size] if z64 >= tail_start else b""
@@ -97,17 +114,10 @@ async def _directory_bytes(objects: ObjectStore, bucket: str, key: str, size: in
     cd_start = end_of_cd - cd_size
     if cd_start < 0 or cd_size > MAX_DIRECTORY:
         raise InvalidInput("the ZIP central directory is broken or too large")
+    await _count_entries(objects, bucket, key, cd_start, end_of_cd, max_entries)  # it may be huge and lie
     if cd_start < tail_start:
         head = await objects.read_range(bucket, key, cd_start, tail_start - 1)
         tail, tail_start = head + tail, cd_start
-    try:
-        directory = io.BytesIO(tail)  # shares the bytes, no copy
-        directory.seek(cd_start - tail_start)
-        entries = count_entries(directory, cd_size, max_entries)
-    except BadDirectory as exc:
-        raise InvalidInput(f"not a valid ZIP archive: {exc}") from None
-    if entries > max_entries:
-        raise InvalidInput(f"the archive has more than {max_entries} entries; the limit is {max_entries}")
     return _Tail(tail_start, tail, size)
 
 
