@@ -53,9 +53,9 @@ def test_worker_survives_a_redis_outage_and_reports_it(base_env, tmp_path):
         assert asyncio.run(run_job(redis.url)) == "gone"
 
         redis.stop()
-        code, said = probe(env)
-        assert code == 1 and "Redis unreachable" in said, said
         wait_for(lambda: "Redis is unreachable" in log.read_text(), "the outage being logged", worker, log)
+        code, said = probe(env)
+        assert code == 1 and "Redis unreachable" in said, said  # readiness reports the outage
         code, said = probe(env, "--live")
         assert code == 0 and "Redis unreachable" in said, said  # alive, waiting: liveness must not restart it
         assert worker.poll() is None, log.read_text()[-3000:]
