@@ -2,7 +2,6 @@
 
 import asyncio
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,19 +41,20 @@ def serve(
 def worker(
     burst: bool = typer.Option(False, help="exit when the queue is empty"),
     check: bool = typer.Option(False, help="exit 0 if this host's worker is healthy, 1 if not (a probe)"),
+    live: bool = typer.Option(False, help="with --check: only that the worker runs (it may be waiting for Redis)"),
 ) -> None:
-    """Run an arq worker for background jobs."""
-    from arq.worker import Worker
-
-    from service.workers.settings import check_health, worker_options
-
+    """Run an arq worker for background jobs (it waits out Redis outages)."""
     from service.logs import configure_logging
+    from service.workers.runner import ResilientWorker
+    from service.workers.settings import check_health, worker_options
 
     settings = get_settings()
     if check:
-        raise typer.Exit(asyncio.run(check_health(settings)))
+        code, reason = asyncio.run(check_health(settings, live))
+        typer.echo(("healthy: " if code == 0 else "unhealthy: ") + reason, err=code != 0)
+        raise typer.Exit(code)
     configure_logging(settings.log_level, settings.log_json)
-    Worker(**worker_options(settings), burst=burst).run()
+    ResilientWorker(**worker_options(settings), burst=burst, redis_url=settings.redis_url).run()
 
 
 @app.command()
@@ -147,17 +147,16 @@ def dev(
     s3_port: int = typer.Option(8333, help="S3 port of the local SeaweedFS"),
     redis_port: int = typer.Option(6379, help="port of the local Redis"),
 ) -> None:
-    """Start the whole local stack: SeaweedFS, Redis, the API and one worker. Ctrl+C stops all."""
-    from service.devstack import start_redis, start_seaweedfs, stack_env
+    """Start the whole local stack: SeaweedFS, Redis, the API and one worker. Ctrl+C stops all.
+    An API or worker that exits is restarted (at most 5 times a minute, then the stack stops)."""
+    from service.devstack import Supervisor, start_redis, start_seaweedfs, stack_env
 
     settings = get_settings()
     s3 = start_seaweedfs(data_dir.resolve() / "s3", s3_port)
     redis = start_redis(data_dir.resolve() / "redis", redis_port)
-    env = stack_env(s3, redis)
-    children = [
-        subprocess.Popen([sys.executable, "-m", "service", "serve"], env=env),
-        subprocess.Popen([sys.executable, "-m", "service", "worker"], env=env),
-    ]
+    children = Supervisor({"api": [sys.executable, "-m", "service", "serve"],
+                           "worker": [sys.executable, "-m", "service", "worker"]}, stack_env(s3, redis))
+    children.start()
     typer.echo(
         f"\nDepot is starting:\n"
         f"  API          http://{settings.host}:{settings.port}   (OpenAPI: /schema, health: /health/ready)\n"
@@ -167,6 +166,7 @@ def dev(
         f"Ctrl+C stops everything.\n"
     )
     stopping = False
+    failed: str | None = None
 
     def stop(*_: object) -> None:
         nonlocal stopping
@@ -175,21 +175,15 @@ def dev(
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        while not stopping and all(c.poll() is None for c in children):
+        while not stopping and failed is None:
+            failed = children.check()
             time.sleep(0.5)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        children.stop()
         redis.stop()
         s3.stop()
-        typer.echo("stopped")
-    if not stopping:
+        typer.echo(f"{failed} keeps exiting; stopped" if failed else "stopped")
+    if failed:
         raise typer.Exit(1)
 
 

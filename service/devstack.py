@@ -159,3 +159,47 @@ def empty_buckets(s3, buckets) -> None:
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
+class Supervisor:
+    """Keeps the stack's own children (API, worker) running for ``depot dev``: one that exits
+    is started again, at most ``max_restarts`` times within ``window`` seconds (then the stack
+    stops: something is wrong that a restart will not fix)."""
+
+    def __init__(self, commands: dict[str, list[str]], env: dict[str, str] | None = None,
+                 max_restarts: int = 5, window: float = 60.0) -> None:
+        self.commands, self.env = commands, env
+        self.max_restarts, self.window = max_restarts, window
+        self.children: dict[str, subprocess.Popen] = {}
+        self.restarts: dict[str, list[float]] = {name: [] for name in commands}
+
+    def start(self) -> None:
+        for name in self.commands:
+            self.children[name] = subprocess.Popen(self.commands[name], env=self.env)
+
+    def check(self) -> str | None:
+        """Restart the children that exited; the name of one past its restart budget, else None."""
+        now = time.monotonic()
+        for name, child in self.children.items():
+            code = child.poll()
+            if code is None:
+                continue
+            recent = [t for t in self.restarts[name] if now - t < self.window] + [now]
+            self.restarts[name] = recent
+            if len(recent) > self.max_restarts:
+                return name
+            print(f"{name} exited with {code}; restarting it ({len(recent)} in the last {self.window:.0f} s)",
+                  file=sys.stderr, flush=True)
+            self.children[name] = subprocess.Popen(self.commands[name], env=self.env)
+        return None
+
+    def stop(self, timeout: float = 30) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.children.values():
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     archive_max_unpacked: int = Field(50 * 1024 * MIB, ge=1, description="largest total unpacked size of an "
                                       "ingested archive (zip bombs fail the file)")
     archive_max_ratio: int = Field(1000, ge=1, description="largest unpacked/packed ratio of an archive member")
+    parse_max_depth: int = Field(128, ge=1, le=10_000, description="deepest nesting of an ingested JSON, YAML or "
+                                 "XML file; deeper fails the file")
+    summary_max_string: int = Field(1024, ge=16, description="characters kept of one name or key in a file's "
+                                    "summary (longer ones are cut)")
+    summary_max_bytes: int = Field(64 * 1024, ge=1024, description="largest summary of one file as JSON, bytes; "
+                                   "a larger one is trimmed and marked truncated")
     events_max_len: int = Field(100_000, ge=10, description="events kept in the Redis stream (approximate)")
     webhook_urls: str = Field("", description="comma-separated URLs that receive every event as a signed POST")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Depot-Signature; "

@@ -4,7 +4,10 @@ deliver events to handlers and webhooks.
 ``process_file`` is idempotent: a file already done or failed is left alone, a rerun of
 an interrupted one starts over, and each status change is written manifest first (the
 truth), then tag, then index. Transient storage faults are retried with backoff; a file
-that does not parse ends ``failed`` with the parser's message."""
+that does not parse ends ``failed`` with the parser's message, and so does any other
+exception of the parser (MemoryError, RecursionError, a library bug). A file whose job
+keeps dying with its worker (killed mid-parse) is failed by the job's last try instead of
+being redelivered forever (``jobs.process_file_job`` allows one try more for that)."""
 
 import logging
 from typing import Any
@@ -53,6 +56,10 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
     if record.status in (Status.done, Status.failed):
         return record.status.value
     job_try = int(ctx.get("job_try", 1))
+    if job_try > MAX_TRIES:  # every earlier try died with its worker: never parse this file again
+        log.error("giving up on %s: the worker stopped during %d tries", path, job_try - 1)
+        return await _finish(ctx, record, Status.failed,
+                             f"the worker stopped while parsing this file, {job_try - 1} times; not retried")
     record.status, record.error = Status.processing, None
     if not await _save(files, record):
         return "deleted"
@@ -70,11 +77,17 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
             await _save(files, record, quiet=True)
             raise Retry(defer=RETRY_DELAY * 2 ** (job_try - 1)) from exc
         record.status, record.error = Status.failed, f"gave up after {job_try} tries: {exc.message}"
-    except Exception as exc:  # noqa: BLE001 - an unexpected parser fault fails the file, visibly
+    except Exception as exc:  # noqa: BLE001 - an unexpected parser fault (MemoryError included) fails the file
         log.exception("parsing %s failed unexpectedly", path)
         record.status, record.error = Status.failed, f"internal parser error ({type(exc).__name__})"
+    return await _finish(ctx, record, record.status, record.error)
+
+
+async def _finish(ctx: dict[str, Any], record: FileRecord, status: Status, error: str | None) -> str:
+    """Record the final status and emit its event."""
+    record.status, record.error = status, error
     record.processed_at = format_time(utc_now())
-    if not await _save(files, record):
+    if not await _save(ctx["files"], record):
         return "deleted"
     event = FileProcessed.of(record, summary=record.summary) if record.status is Status.done else \
         FileFailed.of(record, error=record.error)

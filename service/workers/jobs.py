@@ -28,6 +28,11 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
     return await ingestion.process_file(ctx, path, uploaded_event)
 
 
+# One try more than the job retries itself: the extra try only fails a file whose parse killed
+# its worker every time (a poison file is never redelivered forever).
+process_file_job = func(process_file, name="process_file", max_tries=ingestion.MAX_TRIES + 1)
+
+
 async def dispatch_event(ctx: dict[str, Any], event_id: str) -> str:
     """Run the handlers of one event and queue its webhooks (job id ``event:<stream id>``)."""
     return await ingestion.dispatch_event(ctx, event_id)

@@ -6,7 +6,7 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.constants import default_queue_name
-from arq.worker import async_check_health, func
+from arq.worker import func
 
 from service.settings import Settings, get_settings
 from service.storage.files import FileStore
@@ -38,7 +38,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker``: one place for every limit."""
     return {
         "functions": [
-            jobs.import_model_job, jobs.reindex, jobs.process_file, jobs.dispatch_event,
+            jobs.import_model_job, jobs.reindex, jobs.process_file_job, jobs.dispatch_event,
             func(jobs.deliver_webhook, max_tries=settings.webhook_max_tries),
         ],
         "on_startup": startup,
@@ -60,6 +60,10 @@ def health_check_key() -> str:
     return f"{default_queue_name}:health-check:{socket.gethostname()}"
 
 
-async def check_health(settings: Settings) -> int:
-    """0 if this host's worker recorded its health recently, else 1 (``depot worker --check``, a probe)."""
-    return await async_check_health(RedisSettings.from_dsn(settings.redis_url), health_check_key())
+async def check_health(settings: Settings, live: bool = False) -> tuple[int, str]:
+    """(0 or 1, reason) for ``depot worker --check`` (readiness: this host's worker recorded
+    its health in Redis recently) and ``--check --live`` (liveness: its loop runs, even while
+    it waits for Redis)."""
+    from service.workers.runner import check
+
+    return await check(settings, health_check_key(), live)

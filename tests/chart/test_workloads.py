@@ -46,8 +46,10 @@ def test_worker_probes_run_the_health_check() -> None:
     worker = container(find(render("default"), "Deployment", WORKER))
     assert worker["args"] == ["worker"]
     assert "ports" not in worker
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert worker[probe]["exec"]["command"] == ["depot", "worker", "--check"]
+    # Liveness survives a Redis outage (the worker waits for Redis): only a stopped loop restarts it.
+    assert worker["livenessProbe"]["exec"]["command"] == ["depot", "worker", "--check", "--live"]
 
 
 def test_every_probe_can_be_switched_off() -> None:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -76,3 +77,31 @@ def test_dev_stack_serves_stops_and_keeps_data(tmp_path):
             assert httpx.get(f"{url}/api/v1/data/files/{path}").content == b'{"k": 1}'
         finally:
             assert stop_with_ctrl_c(process) == 0
+
+
+def child_running(parent: int, *words: str) -> int:
+    """The pid of the parent's child whose command line holds every word."""
+    for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if all(w.encode() in argv for w in words):
+            return int(pid)
+    raise AssertionError(f"no child runs {words}")
+
+
+def test_a_crashed_api_is_restarted_without_stopping_the_stack(tmp_path):
+    ports = {"api": free_port(), "s3": free_port(), "redis": free_port()}
+    url = f"http://127.0.0.1:{ports['api']}"
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "wb") as log:
+        process = start_dev(tmp_path / "data", ports["api"], ports["s3"], ports["redis"], log)
+        try:
+            wait_ready(url, process)
+            api, worker = child_running(process.pid, "serve"), child_running(process.pid, "worker")
+            os.kill(api, signal.SIGKILL)
+            wait_ready(url, process)  # asserts that depot dev itself kept running
+            assert child_running(process.pid, "serve") != api
+            assert child_running(process.pid, "worker") == worker
+        finally:
+            code = stop_with_ctrl_c(process)
+    output = log_path.read_text()
+    assert code == 0 and "api exited with -9; restarting it" in output, output[-3000:]

@@ -13,7 +13,14 @@ from service.errors import InvalidInput
 
 BLOCK = 512
 MAX_META = 1024 * 1024  # pax or long-name records larger than this are refused
+META_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
 STEP = 1024 * 1024  # most bytes inflated at once
+
+
+def oversized_meta(info: tarfile.TarInfo) -> bool:
+    """A pax or GNU long-name record over ``MAX_META``: refuse it before reading it (tarfile
+    would read the whole record into memory; the ingestion parser uses this check too)."""
+    return info.type in META_TYPES and info.size > MAX_META
 
 
 @dataclass
@@ -103,8 +110,8 @@ async def tar_entries(
         except tarfile.HeaderError as exc:
             raise InvalidInput(f"the archive has a bad tar header: {exc}") from None
         padded = -(-info.size // BLOCK) * BLOCK
-        if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
-            if info.size > MAX_META:
+        if info.type in META_TYPES:
+            if oversized_meta(info):
                 raise InvalidInput("the archive has an oversized metadata record")
             raw = (await reader.read(padded))[: info.size]
             if info.type == tarfile.XHDTYPE:

@@ -2,10 +2,13 @@
 
 The API stores the upload first, then ``inspect`` reads only the archive's tail (end record
 and central directory) and refuses traversal, absolute or drive paths, symlinks,
-encryption and bombs (total size, ratio, entry count) before answering. The worker then
+encryption and bombs (total size, ratio, entry count) before answering; the entries are
+counted by walking the directory's headers (the end record's count may lie) before
+``zipfile`` builds any, and the CPU-bound vetting runs in a thread. The worker then
 inflates entry by entry with bounded output per step, checking size and CRC against the
 directory, so a lying archive cannot grow past what was vetted."""
 
+import asyncio
 import io
 import re
 import stat
@@ -16,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from service.domain.models import check_local_name, missing_requirements, parse_requirements
+from service.domain.zipdir import HEADER, PIECE, BadDirectory, walk
 from service.errors import InvalidInput, NotFound
 from service.settings import Settings
 from service.storage.objects import ObjectStore
@@ -27,6 +31,7 @@ EOCD64 = struct.Struct("<4sQ2H2L4Q")
 LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 TAIL = 65_535 + EOCD.size + EOCD64_LOCATOR.size + EOCD64.size
 MAX_DIRECTORY = 64 * 1024 * 1024
+HEADER_SIZE = HEADER.size
 SMALL_ENTRY = 4096  # ratios of tiny files say nothing about bombs
 IGNORED_TOP = re.compile(r"^(__MACOSX|\..*)$")
 
@@ -69,6 +74,21 @@ class _Tail(io.RawIOBase):
         return data
 
 
+async def _count_entries(objects: ObjectStore, bucket: str, key: str, start: int, end: int, limit: int) -> None:
+    """Walk the directory's headers by ranged reads (never the end record's count) and stop
+    one past ``limit``: a lying directory costs at most ``limit`` headers' bytes."""
+    count = 0
+    while count <= limit and start + HEADER_SIZE <= end:
+        piece = await objects.read_range(bucket, key, start, min(end, start + PIECE) - 1)
+        try:
+            found, used = walk(piece, limit - count)
+        except BadDirectory as exc:
+            raise InvalidInput(f"not a valid ZIP archive: {exc}") from None
+        count, start = count + found, start + used
+    if count > limit:
+        raise InvalidInput(f"the archive has more than {limit} entries; the limit is {limit}")
+
+
 async def _directory_bytes(objects: ObjectStore, bucket: str, key: str, size: int, max_entries: int) -> _Tail:
     tail_start = max(0, size - TAIL)
     tail = await objects.read_range(bucket, key, tail_start, size - 1)
@@ -77,9 +97,10 @@ async def _directory_bytes(objects: ObjectStore, bucket: str, key: str, size: in
         raise InvalidInput("not a ZIP archive (no end of central directory)")
     _, _, _, _, count, cd_size, cd_offset, _ = EOCD.unpack_from(tail, at)
     end_of_cd = tail_start + at
-    if 0xFFFF in (count,) or 0xFFFFFFFF in (cd_size, cd_offset):
-        locator = at - EOCD64_LOCATOR.size
-        if locator < 0 or tail[locator:locator + 4] != b"PK\x06\x07":
+    locator = at - EOCD64_LOCATOR.size
+    has_locator = locator >= 0 and tail[locator:locator + 4] == b"PK\x06\x07"
+    if 0xFFFF in (count,) or 0xFFFFFFFF in (cd_size, cd_offset) or has_locator:
+        if not has_locator:
             raise InvalidInput("broken ZIP64 archive")
         z64 = EOCD64_LOCATOR.unpack_from(tail, locator)[2]
         record = tail[z64 - tail_start:z64 - tail_start + EOCD64.size] if z64 >= tail_start else b""
@@ -93,6 +114,7 @@ async def _directory_bytes(objects: ObjectStore, bucket: str, key: str, size: in
     cd_start = end_of_cd - cd_size
     if cd_start < 0 or cd_size > MAX_DIRECTORY:
         raise InvalidInput("the ZIP central directory is broken or too large")
+    await _count_entries(objects, bucket, key, cd_start, end_of_cd, max_entries)  # it may be huge and lie
     if cd_start < tail_start:
         head = await objects.read_range(bucket, key, cd_start, tail_start - 1)
         tail, tail_start = head + tail, cd_start
@@ -115,8 +137,13 @@ def _check(info: stdzip.ZipInfo) -> None:
 
 
 async def read_directory(objects: ObjectStore, bucket: str, key: str, size: int, settings: Settings) -> list[ZipEntry]:
-    """Every file entry of the archive, or a 400 that names the first problem."""
+    """Every file entry of the archive, or a 400 that names the first problem (vetted in a
+    thread: a large directory must not stall the API's event loop)."""
     tail = await _directory_bytes(objects, bucket, key, size, settings.model_zip_max_entries)
+    return await asyncio.to_thread(_vet, tail, settings)
+
+
+def _vet(tail: _Tail, settings: Settings) -> list[ZipEntry]:
     try:
         infos = stdzip.ZipFile(tail).infolist()
     except (stdzip.BadZipFile, ValueError, struct.error, EOFError) as exc:

@@ -2,7 +2,8 @@
 
 The parser runs in a thread over a synchronous view of the S3 object (``s3io``), so a
 slow or CPU-heavy parse never stalls the worker's event loop (job heartbeats, other
-jobs), and it is abandoned cleanly at ``timeout``."""
+jobs), and it is abandoned cleanly at ``timeout``. Its result is bounded (``bounds``)
+before it goes anywhere."""
 
 import asyncio
 import io
@@ -12,10 +13,15 @@ from typing import Any
 from service.domain.categories import extension_of
 from service.settings import Settings
 from service.storage.objects import ObjectStore
+from service.workers.parsers.bounds import ParseLimits, bound
 from service.workers.parsers.errors import ParseError
 from service.workers.parsers.s3io import Bridge, Cancelled, RangedReader, StreamReader
 
 __all__ = ["ParseError", "summarize"]
+
+
+def parse_limits(settings: Settings) -> ParseLimits:
+    return ParseLimits(settings.parse_max_depth, settings.summary_max_string, settings.summary_max_bytes)
 
 
 def _parser_for(ext: str, size: int, settings: Settings) -> tuple[bool, Callable[[Any], dict[str, Any]]]:
@@ -23,13 +29,14 @@ def _parser_for(ext: str, size: int, settings: Settings) -> tuple[bool, Callable
     from service.workers.parsers import media, structured, text
 
     limits = media.ArchiveLimits(settings.archive_max_entries, settings.archive_max_unpacked,
-                                 settings.archive_max_ratio)
+                                 settings.archive_max_ratio, settings.summary_max_string)
+    bounds = parse_limits(settings)
     table: dict[str, tuple[bool, Callable[[Any], dict[str, Any]]]] = {
-        ".json": (False, structured.json_summary),
-        ".yaml": (False, structured.yaml_summary),
-        ".yml": (False, structured.yaml_summary),
-        ".csv": (False, structured.csv_summary),
-        ".xml": (False, structured.xml_summary),
+        ".json": (False, lambda f: structured.json_summary(f, bounds)),
+        ".yaml": (False, lambda f: structured.yaml_summary(f, bounds)),
+        ".yml": (False, lambda f: structured.yaml_summary(f, bounds)),
+        ".csv": (False, lambda f: structured.csv_summary(f, bounds)),
+        ".xml": (False, lambda f: structured.xml_summary(f, bounds)),
         ".txt": (False, lambda f: text.text_summary(f, "text")),
         ".md": (False, lambda f: text.text_summary(f, "markdown")),
         ".log": (False, lambda f: text.text_summary(f, "log")),
@@ -56,7 +63,7 @@ async def summarize(
         raw = RangedReader(bridge, objects, bucket, key, size) if seekable else StreamReader(
             bridge, objects, bucket, key)
         with io.BufferedReader(raw, 64 * 1024) as stream:
-            return parse(stream)
+            return bound(parse(stream), parse_limits(settings))
 
     task = asyncio.ensure_future(asyncio.to_thread(run))
     try:

@@ -2,7 +2,9 @@
 
 Archives are listed, never extracted: a ZIP by its central directory (seekable ranged
 reads, a few blocks), a tar (plain or gzip) by walking its headers in stream mode. Declared
-sizes are checked against the limits as they are read, so a bomb fails fast."""
+sizes are checked against the limits as they are read, so a bomb fails fast; a ZIP's
+directory entries are counted before any is built (its end record may lie about the count),
+and a tar's pax or long-name records are size-checked before tarfile reads them."""
 
 import tarfile
 import zipfile
@@ -10,6 +12,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from service.domain.zipdir import count_entries
+from service.workers.importers.tarstream import MAX_META, oversized_meta
+from service.workers.parsers.bounds import clip
 from service.workers.parsers.errors import ParseError
 
 SAMPLE_NAMES = 20
@@ -20,6 +25,7 @@ class ArchiveLimits:
     max_entries: int
     max_unpacked: int
     max_ratio: int
+    max_name: int = 1024  # characters of a member name kept in the summary
 
 
 def audio_summary(stream: BinaryIO, ext: str) -> dict[str, Any]:
@@ -64,20 +70,39 @@ class _Tally:
         self.unpacked += size
         self.unsafe += _unsafe(name)
         if len(self.names) < SAMPLE_NAMES:
-            self.names.append(name)
+            self.names.append(clip(name, self.limits.max_name))
         if self.unpacked > self.limits.max_unpacked:
             raise ParseError(f"archive unpacks to more than {self.limits.max_unpacked} bytes")
         if packed is not None and size > self.limits.max_ratio * max(packed, 1):
-            raise ParseError(f"member {name!r} expands more than {self.limits.max_ratio}x: a zip bomb?")
+            raise ParseError(f"member {clip(name, 200)!r} expands more than {self.limits.max_ratio}x: a zip bomb?")
 
     def summary(self, kind: str) -> dict[str, Any]:
         return {"format": kind, "members": self.members, "files": self.files, "directories": self.directories,
                 "total_uncompressed": self.unpacked, "unsafe_names": self.unsafe, "names": self.names}
 
 
+def _count_zip_entries(stream: BinaryIO, limits: ArchiveLimits) -> None:
+    """Walk the central directory's headers (never trusting the end record's count) and fail
+    past the entry limit before zipfile builds an object per entry."""
+    end = zipfile._EndRecData(stream)  # the end-record reader ZipFile itself uses
+    if end is None:
+        raise ParseError("invalid ZIP: no end of central directory")
+    cd_size = end[zipfile._ECD_SIZE]
+    cd_start = end[zipfile._ECD_LOCATION] - cd_size
+    if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
+        cd_start -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
+    if cd_start < 0:
+        raise ParseError("invalid ZIP: the central directory lies outside the file")
+    stream.seek(cd_start)
+    if count_entries(stream, cd_size, limits.max_entries) > limits.max_entries:
+        raise ParseError(f"archive has more than {limits.max_entries} members")
+    stream.seek(0)
+
+
 def zip_summary(stream: BinaryIO, size: int, limits: ArchiveLimits) -> dict[str, Any]:
     tally = _Tally(limits, size)
     try:
+        _count_zip_entries(stream, limits)
         with zipfile.ZipFile(stream) as archive:
             for info in archive.infolist():
                 tally.add(info.filename, info.file_size, info.is_dir(), info.compress_size)
@@ -86,11 +111,20 @@ def zip_summary(stream: BinaryIO, size: int, limits: ArchiveLimits) -> dict[str,
     return tally.summary("zip")
 
 
+class _CappedTarInfo(tarfile.TarInfo):
+    """Refuses an oversized pax or GNU long-name record before tarfile reads it whole."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if oversized_meta(self):
+            raise tarfile.HeaderError(f"a pax or long-name record over {MAX_META} bytes")
+        return super()._proc_member(tarfile_)
+
+
 def tar_summary(stream: BinaryIO, size: int, limits: ArchiveLimits, ext: str) -> dict[str, Any]:
     """Members of a tar (``r|*``: plain or compressed); a ``.gz`` that is no tar is one member."""
     tally = _Tally(limits, size)
     try:
-        with tarfile.open(fileobj=stream, mode="r|*") as archive:
+        with tarfile.open(fileobj=stream, mode="r|*", tarinfo=_CappedTarInfo) as archive:
             for member in archive:
                 tally.add(member.name, member.size, member.isdir())
                 if tally.unpacked > limits.max_ratio * max(size, 1):

@@ -2,41 +2,56 @@
 
 JSON goes through ijson's event parser, YAML through PyYAML's event API, CSV through
 ``csv`` over an incremental UTF-8 decoder, and XML through expat with DTDs refused
-(no entity expansion, so no "billion laughs"). None of them builds the document."""
+(no entity expansion, so no "billion laughs"). None of them builds the document, and each
+counts its nesting depth from the events, failing at ``ParseLimits.max_depth`` (deep nesting
+otherwise costs memory or CPU that grows with the square of the depth)."""
 
 import csv
 import io
 from typing import Any, BinaryIO
 
+from service.workers.parsers.bounds import ParseLimits, clip, too_deep
 from service.workers.parsers.errors import ParseError
 
 MAX_KEYS = 100  # distinct keys reported; the counts are always exact
 READ = 64 * 1024
 
 
-def _add_key(keys: list[str], key: Any) -> None:
-    if len(keys) < MAX_KEYS and str(key) not in keys:
-        keys.append(str(key))
+def _add_key(keys: list[str], key: Any, limits: ParseLimits) -> None:
+    key = clip(str(key), limits.max_string)
+    if len(keys) < MAX_KEYS and key not in keys:
+        keys.append(key)
 
 
-def json_summary(stream: BinaryIO) -> dict[str, Any]:
-    """Records (top-level values, or items of a top-level array) and top-level keys."""
+def json_summary(stream: BinaryIO, limits: ParseLimits = ParseLimits()) -> dict[str, Any]:
+    """Records (top-level values, or items of a top-level array) and top-level keys.
+
+    ijson's basic events carry no path (its ``parse`` builds one prefix string per level,
+    which grows with the square of the depth), so the depth is counted here."""
     import ijson
 
-    root: str | None = None
-    values = records = 0
+    root = top = None  # kind of the first and of the current top-level value
+    values = records = depth = 0
     keys: list[str] = []
     try:
-        for prefix, event, value in ijson.parse(stream, multiple_values=True):
-            if prefix == "" and event in ("start_map", "start_array", "string", "number", "boolean", "null"):
+        for event, value in ijson.basic_parse(stream, multiple_values=True):
+            if event in ("end_map", "end_array"):
+                depth -= 1
+                continue
+            if event == "map_key":
+                if depth == 1 or (depth == 2 and top == "array"):
+                    _add_key(keys, value, limits)
+                continue
+            if depth == 0:
                 values += 1
-                root = root or {"start_map": "object", "start_array": "array"}.get(event, "scalar")
-            elif prefix == "" and event == "map_key":
-                _add_key(keys, value)
-            elif prefix == "item" and event in ("start_map", "start_array", "string", "number", "boolean", "null"):
+                top = {"start_map": "object", "start_array": "array"}.get(event, "scalar")
+                root = root or top
+            elif depth == 1 and top == "array":
                 records += 1
-            elif prefix == "item" and event == "map_key":
-                _add_key(keys, value)
+            if event in ("start_map", "start_array"):
+                depth += 1
+                if depth > limits.max_depth:
+                    raise too_deep("JSON", limits.max_depth)
     except ijson.JSONError as exc:
         raise ParseError("invalid JSON: " + " ".join(str(exc).split())) from None
     except UnicodeDecodeError as exc:
@@ -50,7 +65,7 @@ def json_summary(stream: BinaryIO) -> dict[str, Any]:
     return {"format": "json", "root": root, "records": records, "keys": keys}
 
 
-def yaml_summary(stream: BinaryIO) -> dict[str, Any]:
+def yaml_summary(stream: BinaryIO, limits: ParseLimits = ParseLimits()) -> dict[str, Any]:
     """Documents and the keys of top-level mappings."""
     import yaml
 
@@ -64,10 +79,12 @@ def yaml_summary(stream: BinaryIO) -> dict[str, Any]:
             elif isinstance(event, yaml.NodeEvent) and not isinstance(event, yaml.CollectionEndEvent):
                 if len(stack) == 1 and stack[0][0]:  # a node of the top-level mapping: key or value
                     if stack[0][1] and isinstance(event, yaml.ScalarEvent):
-                        _add_key(keys, event.value)
+                        _add_key(keys, event.value, limits)
                     stack[0][1] = not stack[0][1]
                 if isinstance(event, yaml.CollectionStartEvent):
                     stack.append([isinstance(event, yaml.MappingStartEvent), True])
+                    if len(stack) > limits.max_depth:
+                        raise too_deep("YAML", limits.max_depth)
             elif isinstance(event, yaml.CollectionEndEvent):
                 stack.pop()
     except yaml.YAMLError as exc:
@@ -75,7 +92,7 @@ def yaml_summary(stream: BinaryIO) -> dict[str, Any]:
     return {"format": "yaml", "documents": documents, "keys": keys}
 
 
-def csv_summary(stream: BinaryIO) -> dict[str, Any]:
+def csv_summary(stream: BinaryIO, limits: ParseLimits = ParseLimits()) -> dict[str, Any]:
     """Header, columns and data rows (a strict dialect: bad quoting fails the file)."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.reader(text, strict=True)
@@ -93,29 +110,36 @@ def csv_summary(stream: BinaryIO) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ParseError(f"invalid CSV: not UTF-8 ({exc.reason})") from None
     header = header or []
-    return {"format": "csv", "header": header[:MAX_KEYS], "columns": len(header), "rows": rows,
-            "ragged_rows": ragged}
+    return {"format": "csv", "header": [clip(h, limits.max_string) for h in header[:MAX_KEYS]],
+            "columns": len(header), "rows": rows, "ragged_rows": ragged}
 
 
 class _NoDTD(Exception):
     pass
 
 
-def xml_summary(stream: BinaryIO) -> dict[str, Any]:
+def xml_summary(stream: BinaryIO, limits: ParseLimits = ParseLimits()) -> dict[str, Any]:
     """Root element and element count; DOCTYPEs are refused (no entity expansion)."""
     from xml.parsers import expat
 
     parser = expat.ParserCreate()
-    state: dict[str, Any] = {"root": None, "elements": 0}
+    state: dict[str, Any] = {"root": None, "elements": 0, "depth": 0}
 
     def start(name: str, _attrs: Any) -> None:
-        state["root"] = state["root"] or name
+        state["root"] = state["root"] or clip(name, limits.max_string)
         state["elements"] += 1
+        state["depth"] += 1
+        if state["depth"] > limits.max_depth:
+            raise too_deep("XML", limits.max_depth)
+
+    def end(_name: str) -> None:
+        state["depth"] -= 1
 
     def doctype(*_: Any) -> None:
         raise _NoDTD()
 
     parser.StartElementHandler = start
+    parser.EndElementHandler = end
     parser.StartDoctypeDeclHandler = doctype
     parser.EntityDeclHandler = doctype
     try:
