@@ -18,7 +18,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from service.api.ratelimit import RateLimiter
+from service.storage.ratelimit import RateLimiter
 from service.domain.apikeys import ApiKey, lookup, parse_keys
 from service.errors import Forbidden
 from service.settings import Settings

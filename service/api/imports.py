@@ -18,9 +18,9 @@ from service.settings import Settings
 from service.storage.index import Index
 from service.storage.models import ModelStore
 from service.storage.objects import ObjectStore
-from service.workers.importers.base import new_http_client
-from service.workers.importers.github import GitHub
-from service.workers.importers.huggingface import HuggingFace
+from service.upstreams.base import new_http_client
+from service.upstreams.github import GitHub
+from service.upstreams.huggingface import HuggingFace
 
 JOB = "import_model"
 

@@ -31,10 +31,10 @@ from service.errors import DependencyDown, DepotError, InvalidInput, NotFound
 from service.storage.model_cache import ModelCache
 from service.storage.models import ModelStore
 from service.workers import ingestion
-from service.workers.importers import zipfile as zipimport
-from service.workers.importers.base import SourceFile, Transient, is_transient, new_http_client
-from service.workers.importers.github import GitHub
-from service.workers.importers.huggingface import HuggingFace
+from service.upstreams import zip_archive as zipimport
+from service.upstreams.base import SourceFile, Transient, is_transient, new_http_client
+from service.upstreams.github import GitHub
+from service.upstreams.huggingface import HuggingFace
 
 log = logging.getLogger("depot.worker")
 MAX_TRIES = 3

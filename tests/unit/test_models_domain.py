@@ -7,7 +7,7 @@ from service.domain.models import (
     missing_requirements, model_id, parse_model_id, parse_requirements,
 )
 from service.errors import DependencyDown, InvalidInput, NotFound
-from service.workers.importers.base import Transient, is_transient
+from service.upstreams.base import Transient, is_transient
 
 
 @pytest.mark.parametrize("good", ["bert-base-uncased", "google/bert_uncased_L-2_H-128", "a/b.c", "x"])

@@ -13,7 +13,7 @@ from service.domain.models import Source, TaskRecord, TaskStatus
 from service.errors import DependencyDown, NotFound
 from service.settings import Settings
 from service.workers import model_imports
-from service.workers.importers.base import Transient
+from service.upstreams.base import Transient
 
 
 class MemoryModels:

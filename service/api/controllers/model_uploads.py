@@ -29,7 +29,7 @@ from service.domain.naming import sanitise_stem
 from service.errors import InvalidInput, NotFound, TooLarge
 from service.settings import Settings
 from service.storage.models import ModelStore
-from service.workers.importers import zipfile as zipimport
+from service.upstreams import zip_archive as zipimport
 
 ERRORS = {
     400: ResponseSpec(ErrorBody, description="invalid name, revision or archive"),

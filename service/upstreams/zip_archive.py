@@ -19,7 +19,7 @@ from service.domain.models import check_local_name, missing_requirements, parse_
 from service.errors import InvalidInput, NotFound
 from service.settings import Settings
 from service.storage.objects import ObjectStore
-from service.workers.importers.base import CHUNK, SourceFile
+from service.upstreams.base import CHUNK, SourceFile
 
 EOCD = struct.Struct("<4s4H2LH")
 EOCD64_LOCATOR = struct.Struct("<4sLQL")
