@@ -46,9 +46,8 @@ def worker(
     """Run an arq worker for background jobs."""
     from arq.worker import Worker
 
-    from service.workers.settings import check_health, worker_options
-
     from service.logs import configure_logging
+    from service.workers.settings import check_health, worker_options
 
     settings = get_settings()
     if check:
@@ -60,16 +59,12 @@ def worker(
 @app.command()
 def reindex() -> None:
     """Rebuild the Redis index from the manifests in S3 (S3 is the truth)."""
-    from service.storage.files import FileStore
-    from service.storage.index import Index
-    from service.storage.models import ModelStore
-    from service.storage.objects import ObjectStore
+    from service.wiring import open_clients
 
     async def run() -> tuple[int, int]:
-        settings = get_settings()
-        async with ObjectStore.open(settings) as objects, Index.open(settings.redis_url, settings.redis_prefix) as index:
-            files = await FileStore(objects, index, settings).reindex()
-            return files, await ModelStore(objects, index.client, settings).rebuild()
+        async with open_clients(get_settings()) as clients:
+            files = await clients.files.reindex()
+            return files, await clients.models.rebuild()
 
     files, models = asyncio.run(run())
     typer.echo(f"indexed {files} files")
@@ -84,15 +79,12 @@ def verify(
     """Re-hash every stored file against its manifest; exit 1 when anything drifted."""
     import json
 
-    from service.storage.files import FileStore
-    from service.storage.index import Index
-    from service.storage.objects import ObjectStore
     from service.storage.verify import verify as run_verify
+    from service.wiring import open_clients
 
     async def run():
-        settings = get_settings()
-        async with ObjectStore.open(settings) as objects, Index.open(settings.redis_url, settings.redis_prefix) as index:
-            return await run_verify(FileStore(objects, index, settings), concurrency)
+        async with open_clients(get_settings()) as clients:
+            return await run_verify(clients.files, concurrency)
 
     report = asyncio.run(run())
     if json_output:
@@ -148,7 +140,7 @@ def dev(
     redis_port: int = typer.Option(6379, help="port of the local Redis"),
 ) -> None:
     """Start the whole local stack: SeaweedFS, Redis, the API and one worker. Ctrl+C stops all."""
-    from service.devstack import start_redis, start_seaweedfs, stack_env
+    from service.devstack import stack_env, start_redis, start_seaweedfs
 
     settings = get_settings()
     s3 = start_seaweedfs(data_dir.resolve() / "s3", s3_port)

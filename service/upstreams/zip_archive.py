@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from service.domain.models import check_local_name, missing_requirements, parse_requirements
 from service.errors import InvalidInput, NotFound
 from service.settings import Settings
-from service.storage.objects import ObjectStore
+from service.storage.reader import ObjectReader
 from service.upstreams.base import CHUNK, SourceFile
 
 EOCD = struct.Struct("<4s4H2LH")
@@ -69,7 +69,7 @@ class _Tail(io.RawIOBase):
         return data
 
 
-async def _directory_bytes(objects: ObjectStore, bucket: str, key: str, size: int, max_entries: int) -> _Tail:
+async def _directory_bytes(objects: ObjectReader, bucket: str, key: str, size: int, max_entries: int) -> _Tail:
     tail_start = max(0, size - TAIL)
     tail = await objects.read_range(bucket, key, tail_start, size - 1)
     at = tail.rfind(b"PK\x05\x06")
@@ -114,7 +114,7 @@ def _check(info: stdzip.ZipInfo) -> None:
         raise InvalidInput(f"unsupported compression in {name!r} (only stored and deflate)")
 
 
-async def read_directory(objects: ObjectStore, bucket: str, key: str, size: int, settings: Settings) -> list[ZipEntry]:
+async def read_directory(objects: ObjectReader, bucket: str, key: str, size: int, settings: Settings) -> list[ZipEntry]:
     """Every file entry of the archive, or a 400 that names the first problem."""
     tail = await _directory_bytes(objects, bucket, key, size, settings.model_zip_max_entries)
     try:
@@ -169,7 +169,7 @@ def plan_models(entries: list[ZipEntry], model_name: str | None, fallback: str,
     return valid
 
 
-def entry_source(objects: ObjectStore, bucket: str, key: str, entry: ZipEntry, path: str) -> SourceFile:
+def entry_source(objects: ObjectReader, bucket: str, key: str, entry: ZipEntry, path: str) -> SourceFile:
     async def chunks() -> AsyncIterator[bytes]:
         header = await objects.read_range(bucket, key, entry.offset, entry.offset + LOCAL_HEADER.size - 1)
         fields = LOCAL_HEADER.unpack(header)
