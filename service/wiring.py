@@ -46,7 +46,7 @@ class Clients:
     upstreams: Upstreams
     http: httpx.AsyncClient  # upstreams (Hub, GitHub): follows redirects
     webhook_http: httpx.AsyncClient  # webhook deliveries: never follows redirects
-    handlers: list[Any] = field(default_factory=list)  # event handlers; the worker's start-up fills them
+    handlers: dict[str, Any] = field(default_factory=dict)  # event handlers by name; filled at worker start-up
 
 
 @asynccontextmanager
