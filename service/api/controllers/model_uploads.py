@@ -79,8 +79,7 @@ class ModelUploadController(Controller):
           response_description=CREATED, response_headers=LOCATION)
     async def local(
         self, request: Request, models: ModelStore, settings: Settings, queue: JobQueue,
-        model_name: str | None = Parameter(default=None,
-                                           description="name of a single-model archive"),
+        model_name: str | None = Parameter(default=None, description="name of a single-model archive"),
         revision: str = Parameter(default="main", description="revision recorded for the models"),
     ) -> Response[None]:
         """Import a ZIP (multipart ``file``): each top-level folder is a model, or the whole
