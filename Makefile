@@ -26,6 +26,10 @@ run: install ## SeaweedFS + Redis + API on :8080 + one worker; Ctrl+C stops all
 test: install $(TEST_TOOLS) ## every test, against real SeaweedFS and Redis started by the fixtures
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+lint: install ## ruff: lint rules and format check (settings in pyproject.toml)
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
+
 bench: install ## performance against direct S3 (never part of `make test`)
 	$(BIN)/python -m bench
 

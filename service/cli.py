@@ -60,16 +60,12 @@ def worker(
 @app.command()
 def reindex() -> None:
     """Rebuild the Redis index from the manifests in S3 (S3 is the truth)."""
-    from service.storage.files import FileStore
-    from service.storage.index import Index
-    from service.storage.models import ModelStore
-    from service.storage.objects import ObjectStore
+    from service.wiring import open_clients
 
     async def run() -> tuple[int, int]:
-        settings = get_settings()
-        async with ObjectStore.open(settings) as objects, Index.open(settings.redis_url, settings.redis_prefix) as index:
-            files = await FileStore(objects, index, settings).reindex()
-            return files, await ModelStore(objects, index.client, settings).rebuild()
+        async with open_clients(get_settings()) as clients:
+            files = await clients.files.reindex()
+            return files, await clients.models.rebuild()
 
     files, models = asyncio.run(run())
     typer.echo(f"indexed {files} files")
@@ -84,15 +80,12 @@ def verify(
     """Re-hash every stored file against its manifest; exit 1 when anything drifted."""
     import json
 
-    from service.storage.files import FileStore
-    from service.storage.index import Index
-    from service.storage.objects import ObjectStore
     from service.storage.verify import verify as run_verify
+    from service.wiring import open_clients
 
     async def run():
-        settings = get_settings()
-        async with ObjectStore.open(settings) as objects, Index.open(settings.redis_url, settings.redis_prefix) as index:
-            return await run_verify(FileStore(objects, index, settings), concurrency)
+        async with open_clients(get_settings()) as clients:
+            return await run_verify(clients.files, concurrency)
 
     report = asyncio.run(run())
     if json_output:
@@ -149,7 +142,7 @@ def dev(
 ) -> None:
     """Start the whole local stack: SeaweedFS, Redis, the API and one worker. Ctrl+C stops all.
     An API or worker that exits is restarted (at most 5 times a minute, then the stack stops)."""
-    from service.devstack import Supervisor, start_redis, start_seaweedfs, stack_env
+    from service.devstack import Supervisor, stack_env, start_redis, start_seaweedfs
 
     settings = get_settings()
     s3 = start_seaweedfs(data_dir.resolve() / "s3", s3_port)

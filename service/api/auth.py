@@ -18,7 +18,6 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from service.api.ratelimit import RateLimiter
 from service.domain.apikeys import ApiKey, lookup, parse_keys
 from service.errors import Forbidden
 from service.settings import Settings
@@ -44,10 +43,9 @@ def presented_key(connection: ASGIConnection) -> str | None:
 class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
     """Sets ``request.auth`` to the caller's ``ApiKey`` (401 without a valid one), then rate-limits."""
 
-    def __init__(self, app, keys: dict[str, ApiKey], limiter: RateLimiter, **kwargs) -> None:
+    def __init__(self, app, keys: dict[str, ApiKey], **kwargs) -> None:
         super().__init__(app, **kwargs)
         self.keys = keys
-        self.limiter = limiter
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         raw = presented_key(connection)
@@ -57,11 +55,11 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
         key = lookup(self.keys, raw)
         if key is None:
             raise NotAuthorizedException("invalid API key", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        files = getattr(connection.app.state, "files", None)
-        if files is not None:
-            wait = await self.limiter.wait_seconds(files.index.client, key.ident)
+        clients = getattr(connection.app.state, "clients", None)  # set by the lifespan (service.wiring)
+        if clients is not None:
+            wait = await clients.limiter.wait_seconds(key.ident)
             if wait:
-                raise TooManyRequestsException(f"rate limit of {self.limiter.rate} requests per minute exceeded",
+                raise TooManyRequestsException(f"rate limit of {clients.limiter.rate} requests per minute exceeded",
                                                headers={"Retry-After": str(wait)})
         return AuthenticationResult(user=key.name, auth=key)
 
@@ -122,8 +120,7 @@ def auth_setup(settings: Settings) -> tuple[list, list]:
                     "anyone who can reach this server can read, upload and delete. "
                     "Create keys with `depot keys create`.")
         return [], []
-    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst, settings.redis_prefix)
-    middleware = DefineMiddleware(ApiKeyMiddleware, keys=keys, limiter=limiter, exclude=PUBLIC_PATHS)
+    middleware = DefineMiddleware(ApiKeyMiddleware, keys=keys, exclude=PUBLIC_PATHS)
     log.info("authentication on", keys=len(keys), rate_limit_per_minute=settings.rate_limit_per_minute)
     return [middleware], [require_scope]
 

@@ -5,39 +5,13 @@ even while the first is in flight; the task record exists before the job, so the
 ``Location`` resolves at once; if enqueueing fails the claim is released again."""
 
 import uuid
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
-from arq.connections import ArqRedis
-from redis.exceptions import RedisError
-
+from service.domain.jobs import IMPORT_MODEL
 from service.domain.models import Source, TaskRecord, TaskStatus
 from service.domain.records import format_time, utc_now
 from service.errors import DependencyDown, DepotError
-from service.settings import Settings
-from service.storage.index import Index
 from service.storage.models import ModelStore
-from service.storage.objects import ObjectStore
-from service.workers.importers.base import new_http_client
-from service.workers.importers.github import GitHub
-from service.workers.importers.huggingface import HuggingFace
-
-JOB = "import_model"
-
-
-@dataclass
-class Upstreams:
-    hf: HuggingFace
-    github: GitHub
-
-
-async def open_model_imports(
-    stack: AsyncExitStack, objects: ObjectStore, index: Index, settings: Settings
-) -> tuple[ModelStore, Upstreams]:
-    """Lifespan helper: the registry and the upstream clients (one pooled httpx client)."""
-    http = new_http_client()
-    stack.push_async_callback(http.aclose)
-    return ModelStore(objects, index.client, settings), Upstreams(HuggingFace(settings, http), GitHub(settings, http))
+from service.storage.queue import JobQueue
 
 
 def new_task_id() -> str:
@@ -48,16 +22,16 @@ def task_location(task_id: str) -> str:
     return f"/v1/upload/tasks/{task_id}"
 
 
-async def start_import(models: ModelStore, jobs: ArqRedis, task: TaskRecord) -> str:
+async def start_import(models: ModelStore, queue: JobQueue, task: TaskRecord) -> str:
     """Claim, record and enqueue; returns the task's URL path."""
     await models.claim(task.model_ids, task.id)
     try:
         await models.save_task(task)
         try:
-            job = await jobs.enqueue_job(JOB, task.id, _job_id=task.id)
-        except (RedisError, OSError) as exc:
+            queued = await queue.enqueue(IMPORT_MODEL, task.id, job_id=task.id)
+        except DependencyDown as exc:
             raise DependencyDown("the job queue is unavailable") from exc
-        if job is None:
+        if not queued:
             raise DepotError(f"job {task.id} exists already")
     except BaseException as exc:
         await models.release(task.model_ids, task.id)

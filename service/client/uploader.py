@@ -13,7 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.progress import (
-    BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn, TransferSpeedColumn,
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 from service.client.api import DepotClient

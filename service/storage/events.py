@@ -11,9 +11,11 @@ from typing import Any
 import redis.asyncio as redis
 
 from service.domain.events import BaseEvent, parse_event
+from service.domain.jobs import DISPATCH_EVENT, PROCESS_FILE
 from service.errors import InvalidInput
-from service.storage.index import StreamEntry, translate_errors
+from service.storage.index import StreamEntry
 from service.storage.queue import JobQueue
+from service.storage.redis import translate_errors
 
 STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 
@@ -74,9 +76,9 @@ class Emitter:
 
     async def deliver(self, event_id: str) -> None:
         """Queue the handlers of one stored event (a deterministic job id: queued once)."""
-        await self.queue.enqueue("dispatch_event", event_id, job_id=f"event:{event_id}")
+        await self.queue.enqueue(DISPATCH_EVENT, event_id, job_id=f"event:{event_id}")
 
     async def process(self, path: str, uploaded_event: str | None) -> None:
         """Queue the ingestion parse of a stored file, which first queues the delivery of its
         ``file.uploaded`` event: one job per upload instead of two (bench/results.md)."""
-        await self.queue.enqueue("process_file", path, uploaded_event, job_id=f"process:{path}")
+        await self.queue.enqueue(PROCESS_FILE, path, uploaded_event, job_id=f"process:{path}")

@@ -14,8 +14,13 @@ from service.domain.categories import Category, Purpose, content_type_for
 from service.domain.events import FileUploaded
 from service.domain.forms import UploadForm
 from service.domain.naming import (
-    MANIFEST_SUFFIX, check_original_filename, file_path, manifest_key, object_key,
-    parse_file_path, saved_name,
+    MANIFEST_SUFFIX,
+    check_original_filename,
+    file_path,
+    manifest_key,
+    object_key,
+    parse_file_path,
+    saved_name,
 )
 from service.domain.records import FileRecord, Status, format_time, utc_now
 from service.domain.sniff import Sniffer
@@ -23,7 +28,8 @@ from service.errors import Conflict, DepotError, NotFound, TooLarge
 from service.settings import Settings
 from service.storage.events import EventLog
 from service.storage.index import Index
-from service.storage.objects import ObjectInfo, ObjectStore, ObjectWriter
+from service.storage.objects import ObjectInfo, ObjectStore, ObjectStream, ObjectWriter
+from service.storage.reader import ObjectReader
 
 
 @dataclass
@@ -83,12 +89,21 @@ class FileStore:
         self.objects = objects
         self.index = index
         self.settings = settings
+        self.reader = ObjectReader(objects)  # ranged reads for the ingestion parsers
 
     def bucket_for(self, purpose: Purpose) -> str:
         return self.settings.bucket(purpose.value)
 
     def buckets(self) -> list[str]:
         return [self.bucket_for(p) for p in Purpose]
+
+    async def ensure_buckets(self) -> None:
+        """Create the purpose buckets if missing (start-up, readiness): S3 answers."""
+        await self.objects.ensure_buckets(self.buckets())
+
+    async def ping(self) -> None:
+        """The index answers (the upload pre-check and readiness); ``DependencyDown`` if not."""
+        await self.index.ping()
 
     # upload -------------------------------------------------------------------
     def start_upload(self, form: UploadForm, raw_filename: str | None) -> PendingUpload:
@@ -209,6 +224,11 @@ class FileStore:
 
     def location(self, record: FileRecord) -> tuple[str, str]:
         return self.bucket_for(record.purpose), object_key(record.category, record.filename)
+
+    async def open(self, record: FileRecord, start: int = 0, end: int | None = None) -> ObjectStream:
+        """Open a download of the file's bytes ``start..end`` (inclusive); the body streams in chunks."""
+        bucket, key = self.location(record)
+        return await self.objects.open_read(bucket, key, start, end)
 
     async def delete(self, path: str) -> tuple[Purpose, Category, str]:
         """Delete object, manifest and index entry; the manifest goes first so a crash

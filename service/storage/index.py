@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
 
 from service.domain.categories import Category, Purpose
 from service.domain.records import FileRecord, Status, time_score
-from service.errors import Conflict, DependencyDown
+from service.errors import Conflict
+from service.storage.redis import open_redis, translate_errors
 
 _ADD = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, '', ''} end
@@ -65,14 +65,6 @@ class StreamEntry:
     data: str
 
 
-@asynccontextmanager
-async def translate_errors(action: str) -> AsyncIterator[None]:
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        raise DependencyDown(f"{action}: index unavailable") from exc
-
-
 class Index:
     """Sorted sets per filter (newest first), one JSON entry per file, and counters."""
 
@@ -86,14 +78,8 @@ class Index:
     @classmethod
     @asynccontextmanager
     async def open(cls, url: str, prefix: str = "depot:") -> AsyncIterator["Index"]:
-        client = redis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=3, socket_timeout=10,
-            health_check_interval=15, retry_on_timeout=True,
-        )
-        try:
+        async with open_redis(url) as client:
             yield cls(client, prefix)
-        finally:
-            await client.aclose()
 
     # key layout -----------------------------------------------------------------
     def _entry_key(self, path: str) -> str:

@@ -14,8 +14,8 @@ import redis.asyncio as redis
 from service.domain.models import CACHE_PREFIX, ModelFile, Source
 from service.errors import NotFound
 from service.settings import Settings
-from service.storage.index import translate_errors as redis_errors
 from service.storage.objects import ObjectInfo, ObjectStore
+from service.storage.redis import translate_errors as redis_errors
 
 
 class ModelCache:

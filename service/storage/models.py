@@ -5,7 +5,9 @@ id>`` (the task that imports or imported it: the 409 check, taken atomically for
 of a request at once), ``model:<id>`` (a list entry) and the ``idx:*`` sorted sets for pages.
 A model exists once its manifest exists: files are written first, the manifest last."""
 
+import hashlib
 import json
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 import redis.asyncio as redis
@@ -15,16 +17,19 @@ from service.domain.models import (
     Source,
     TaskRecord,
     TaskStatus,
+    check_member_path,
     files_prefix,
     manifest_key,
     task_key,
+    upload_key,
 )
 from service.domain.naming import MANIFEST_SUFFIX
 from service.domain.records import format_time, time_score, utc_now
 from service.errors import Conflict, NotFound
 from service.settings import Settings
-from service.storage.index import translate_errors as redis_errors
-from service.storage.objects import ObjectStore
+from service.storage.objects import ObjectStore, ObjectWriter
+from service.storage.reader import ObjectReader
+from service.storage.redis import translate_errors as redis_errors
 
 _CLAIM = """
 for i = 1, #KEYS do
@@ -55,6 +60,7 @@ class ModelStore:
         self.prefix = f"{settings.redis_prefix}models:"
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self.reader = ObjectReader(objects)  # ranged reads of a staged ZIP (``service.upstreams.zip_archive``)
 
     def _key(self, kind: str, name: str = "") -> str:
         return f"{self.prefix}{kind}:{name}" if name else f"{self.prefix}{kind}"
@@ -197,3 +203,58 @@ class ModelStore:
     async def discard_files(self, mid: str) -> None:
         """Remove what a failed import left under the model's prefix (no manifest was written)."""
         await self.objects.delete_prefix(self.bucket, files_prefix(mid))
+
+    # the files of a model, written by the import job ---------------------------------
+    def _file_key(self, mid: str, path: str) -> str:
+        return files_prefix(mid) + check_member_path(path)
+
+    async def finished_file(self, mid: str, path: str, task_id: str, size: int | None,
+                            sha256: str | None) -> tuple[int, str] | None:
+        """(size, sha256) of a file an earlier try of ``task_id`` wrote completely, if it matches."""
+        key = self._file_key(mid, path)
+        stored = await self.objects.head(self.bucket, key)
+        if stored is not None and (size is None or stored == size):
+            tags = await self.objects.get_tags(self.bucket, key)
+            if tags.get("task") == task_id and tags.get("sha256") and (sha256 in (None, tags["sha256"])):
+                return stored, tags["sha256"]
+        return None
+
+    async def write_file(self, mid: str, path: str, chunks: AsyncIterable[bytes], content_type: str,
+                         tags: dict[str, str], check: Callable[[int, str], None]) -> tuple[int, str]:
+        """Stream one model file into place, hashed as it passes; returns its (size, sha256).
+
+        ``check(size, sha256)`` may refuse the bytes (by raising) before they land; the file
+        is then tagged with ``tags`` plus its ``sha256``. Overwrites what an earlier try left."""
+        key = self._file_key(mid, path)
+        writer = self.objects.writer(content_type, lambda: (self.bucket, key), overwrite=True)
+        hasher = hashlib.sha256()
+        try:
+            async for chunk in chunks:
+                hasher.update(chunk)
+                await writer.write(chunk)
+            check(writer.size, hasher.hexdigest())
+            await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+        digest = hasher.hexdigest()
+        await self.objects.set_tags(self.bucket, key, {**tags, "sha256": digest})
+        return writer.size, digest
+
+    async def abort_stale_uploads(self, mid: str) -> None:
+        """Abort the multipart uploads a killed earlier try left under the model's prefix."""
+        await self.objects.abort_uploads(self.bucket, files_prefix(mid))
+
+    async def prune(self, mid: str, keep: list[str]) -> None:
+        """Remove every file under the model's prefix except the paths in ``keep`` (strays of earlier tries)."""
+        prefix = files_prefix(mid)
+        await self.objects.delete_prefix(self.bucket, prefix, keep={prefix + path for path in keep})
+
+    # an uploaded ZIP, staged until the import job has unpacked it ---------------------
+    def stage_zip(self, task_id: str) -> ObjectWriter:
+        """A streaming writer of the task's uploaded ZIP (at ``upload_key``, never listed)."""
+        return self.objects.writer("application/zip", lambda: (self.bucket, upload_key(task_id)))
+
+    async def drop_zip(self, task_id: str) -> None:
+        """Remove the task's staged ZIP (done, refused or failed); already gone is fine."""
+        await self.objects.delete(self.bucket, [upload_key(task_id)])

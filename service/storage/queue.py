@@ -1,9 +1,9 @@
-"""Queueing arq jobs in one Redis round trip.
+"""The one way to queue an arq job (uploads, imports, events, webhooks), in one Redis round trip.
 
 arq's ``enqueue_job`` takes three (WATCH, EXISTS, then MULTI/EXEC). This script makes the same
 check and the same two writes atomically in one, with arq's own key layout and job serializer,
 so the worker side is plain arq. Every upload queues a job, so the two round trips saved are
-measurable per upload (bench/results.md)."""
+measurable per upload (bench/results.md). Job names live in ``service.domain.jobs``."""
 
 from typing import Any
 
@@ -12,7 +12,7 @@ from arq.constants import default_queue_name, expires_extra_ms, job_key_prefix, 
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
-from service.storage.index import translate_errors
+from service.storage.redis import translate_errors
 
 # A job id already queued or with a result kept is not queued again (arq's rule).
 _ENQUEUE = """

@@ -11,7 +11,7 @@ import redis.asyncio as redis
 from service.domain.categories import Category
 from service.domain.records import format_time, utc_now
 from service.domain.training import Threshold
-from service.storage.index import translate_errors
+from service.storage.redis import translate_errors
 
 _COUNT = """
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return false end

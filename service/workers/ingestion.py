@@ -12,16 +12,13 @@ being redelivered forever (``jobs.process_file_job`` allows one try more for tha
 import logging
 from typing import Any
 
-import httpx
 from arq import Retry
 
 from service.domain.events import FileFailed, FileProcessed, ModelImported
 from service.domain.records import FileRecord, Status, format_time, utc_now
 from service.errors import DependencyDown, DepotError, NotFound
-from service.storage.events import Emitter, EventLog
 from service.storage.files import FileStore
-from service.storage.queue import JobQueue
-from service.storage.training import TrainingCounter
+from service.wiring import Clients
 from service.workers import handlers, webhooks
 
 log = logging.getLogger("depot.ingestion")
@@ -29,26 +26,20 @@ MAX_TRIES = 3
 RETRY_DELAY = 2.0  # seconds, doubled per try, for storage faults while parsing
 
 
-async def open_clients(ctx: dict[str, Any]) -> None:
-    """Worker start-up: the event log, emitter, handler registry and the webhook HTTP client."""
-    files: FileStore = ctx["files"]
-    settings = ctx["settings"]
-    events = EventLog(files.index.client, settings.redis_prefix, settings.events_max_len)
-    emitter = Emitter(events, JobQueue(files.index.client))
-    counter = TrainingCounter(files.index.client, settings.redis_prefix, events.key, settings.events_max_len)
-    http = httpx.AsyncClient(follow_redirects=False)
-    ctx["stack"].push_async_callback(http.aclose)
-    ctx.update(events=events, emitter=emitter, webhook_http=http,
-               handlers=handlers.build_registry(counter, emitter, settings.training_thresholds))
-    log.info("event handlers: %s", ", ".join(handlers.describe(ctx["handlers"])))
+def register_handlers(clients: Clients) -> None:
+    """Worker start-up: the event handler registry (built-ins plus entry points)."""
+    clients.handlers = handlers.build_registry(clients.training, clients.emitter,
+                                               clients.settings.training_thresholds)
+    log.info("event handlers: %s", ", ".join(handlers.describe(clients.handlers)))
 
 
 async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | None = None) -> str:
     from service.workers.parsers import ParseError, summarize  # parsers load only in workers
 
+    clients: Clients = ctx["clients"]
     if uploaded_event:
-        await ctx["emitter"].deliver(uploaded_event)  # a deterministic job id: queued once, even on reruns
-    files: FileStore = ctx["files"]
+        await clients.emitter.deliver(uploaded_event)  # a deterministic job id: queued once, even on reruns
+    files = clients.files
     try:
         record = await files.record(path)
     except NotFound:
@@ -65,12 +56,12 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
         return "deleted"
     bucket, key = files.location(record)
     try:
-        summary = await summarize(files.objects, bucket, key, record.filename, record.size, ctx["settings"])
+        summary = await summarize(files.reader, bucket, key, record.filename, record.size, clients.settings)
         record.status, record.summary = Status.done, summary
     except ParseError as exc:
         record.status, record.error = Status.failed, exc.message
     except TimeoutError:
-        record.status, record.error = Status.failed, f"parse took longer than {ctx['settings'].process_timeout}s"
+        record.status, record.error = Status.failed, f"parse took longer than {clients.settings.process_timeout}s"
     except DependencyDown as exc:
         if job_try < MAX_TRIES:
             record.status = Status.pending
@@ -87,11 +78,12 @@ async def _finish(ctx: dict[str, Any], record: FileRecord, status: Status, error
     """Record the final status and emit its event."""
     record.status, record.error = status, error
     record.processed_at = format_time(utc_now())
-    if not await _save(ctx["files"], record):
+    clients: Clients = ctx["clients"]
+    if not await _save(clients.files, record):
         return "deleted"
     event = FileProcessed.of(record, summary=record.summary) if record.status is Status.done else \
         FileFailed.of(record, error=record.error)
-    await ctx["emitter"].emit(event)
+    await clients.emitter.emit(event)
     return record.status.value
 
 
@@ -110,10 +102,11 @@ async def _save(files: FileStore, record: FileRecord, quiet: bool = False) -> bo
 
 async def dispatch_event(ctx: dict[str, Any], event_id: str) -> str:
     """Run the handlers of one event, then queue its webhooks."""
-    event = await ctx["events"].get(event_id)
+    clients: Clients = ctx["clients"]
+    event = await clients.events.get(event_id)
     if event is None:
         return "gone"
-    failed = await handlers.run_handlers(ctx["handlers"], event)
+    failed = await handlers.run_handlers(clients.handlers, event)
     sent = await webhooks.queue(ctx, event_id)
     return f"handlers failed: {', '.join(failed)}" if failed else f"delivered; {sent} webhook(s) queued"
 
@@ -121,7 +114,7 @@ async def dispatch_event(ctx: dict[str, Any], event_id: str) -> str:
 async def model_imported(ctx: dict[str, Any], task: Any) -> None:
     """Hook for the model import job's success path; never fails the import."""
     try:
-        await ctx["emitter"].emit(ModelImported(
+        await ctx["clients"].emitter.emit(ModelImported(
             task_id=task.id, source=task.source.value, model_tag=task.model_tag,
             model_ids=list(task.model_ids), resolved_commit=task.resolved_commit,
         ))

@@ -1,15 +1,18 @@
-"""Thin, idempotent jobs: each calls into storage (and later importers and ingestion)."""
+"""Thin, idempotent jobs: each calls into storage, model imports or ingestion.
+
+``ctx["clients"]`` is the worker's ``service.wiring.Clients``; names in ``service.domain.jobs``."""
 
 from typing import Any
 
 from arq.worker import func
 
+from service.domain.jobs import IMPORT_MODEL, PROCESS_FILE
 from service.workers import ingestion, model_imports, webhooks
 
 
 async def reindex(ctx: dict[str, Any]) -> int:
     """Rebuild the Redis index from the manifests in S3 (safe to run again)."""
-    return await ctx["files"].reindex()
+    return await ctx["clients"].files.reindex()
 
 
 async def import_model(ctx: dict[str, Any], task_id: str) -> str:
@@ -19,7 +22,7 @@ async def import_model(ctx: dict[str, Any], task_id: str) -> str:
 
 # One try more than the job itself retries: a worker killed during the last try still gets its
 # task marked FAILED by the next run instead of arq dropping the job silently.
-import_model_job = func(import_model, name="import_model", max_tries=model_imports.MAX_TRIES + 1)
+import_model_job = func(import_model, name=IMPORT_MODEL, max_tries=model_imports.MAX_TRIES + 1)
 
 
 async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | None = None) -> str:
@@ -30,7 +33,7 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
 
 # One try more than the job retries itself: the extra try only fails a file whose parse killed
 # its worker every time (a poison file is never redelivered forever).
-process_file_job = func(process_file, name="process_file", max_tries=ingestion.MAX_TRIES + 1)
+process_file_job = func(process_file, name=PROCESS_FILE, max_tries=ingestion.MAX_TRIES + 1)
 
 
 async def dispatch_event(ctx: dict[str, Any], event_id: str) -> str:

@@ -6,7 +6,6 @@ from earlier tries are removed, and the manifest is written last as the completi
 Transient faults raise ``arq.Retry`` with doubling delays up to ``MAX_TRIES``; anything
 else fails the task at once with a message and removes what it wrote."""
 
-import hashlib
 import logging
 import mimetypes
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
@@ -20,7 +19,6 @@ from service.domain.models import (
     Source,
     TaskRecord,
     TaskStatus,
-    check_member_path,
     files_prefix,
     missing_requirements,
     parse_requirements,
@@ -30,29 +28,24 @@ from service.domain.records import format_time, utc_now
 from service.errors import DependencyDown, DepotError, InvalidInput, NotFound
 from service.storage.model_cache import ModelCache
 from service.storage.models import ModelStore
+from service.upstreams import zip_archive as zipimport
+from service.upstreams.base import SourceFile, Transient, is_transient
+from service.upstreams.github import GitHub
+from service.upstreams.huggingface import HuggingFace
+from service.wiring import Clients
 from service.workers import ingestion
-from service.workers.importers import zipfile as zipimport
-from service.workers.importers.base import SourceFile, Transient, is_transient, new_http_client
-from service.workers.importers.github import GitHub
-from service.workers.importers.huggingface import HuggingFace
 
 log = logging.getLogger("depot.worker")
 MAX_TRIES = 3
 
 
-async def open_clients(ctx: dict[str, Any]) -> None:
-    """Worker start-up: the model store, cache and upstream clients, closed with ``ctx['stack']``."""
-    files, settings = ctx["files"], ctx["settings"]
-    http = new_http_client()
-    ctx["stack"].push_async_callback(http.aclose)
-    ctx["models"] = ModelStore(files.objects, files.index.client, settings)
-    ctx["model_cache"] = ModelCache(files.objects, files.index.client, settings)
-    ctx["hf"] = HuggingFace(settings, http)
-    ctx["github"] = GitHub(settings, http)
-
-
 def _backoff(ctx: dict[str, Any], job_try: int) -> float:
-    return ctx["settings"].model_retry_delay * 2 ** (job_try - 1)
+    return _clients(ctx).settings.model_retry_delay * 2 ** (job_try - 1)
+
+
+def _clients(ctx: dict[str, Any]) -> Clients:
+    """The worker's clients and stores (``service.wiring``), opened at start-up."""
+    return ctx["clients"]
 
 FollowUp = Callable[[], Awaitable[None]]  # work an importer leaves for after the task is DONE
 
@@ -73,7 +66,7 @@ async def run(ctx: dict[str, Any], task_id: str) -> str:
 
 
 async def _run(ctx: dict[str, Any], task_id: str, job_try: int) -> str:
-    models: ModelStore = ctx["models"]
+    models: ModelStore = _clients(ctx).models
     try:
         task = await models.get_task(task_id)
     except NotFound:
@@ -118,61 +111,50 @@ async def _save_quietly(models: ModelStore, task: TaskRecord) -> None:
 
 async def _fail(ctx: dict[str, Any], task: TaskRecord, message: str) -> None:
     """Permanent failure: drop partial files and claims so the same import can be asked again."""
-    models: ModelStore = ctx["models"]
+    models: ModelStore = _clients(ctx).models
     for mid in task.model_ids:
         manifest = await models.find_manifest(mid)
         if manifest is None or manifest.task_id != task.id:
             await models.discard_files(mid)
     await models.release(task.model_ids, task.id)
     if task.source is Source.LOCAL:
-        await models.objects.delete(models.bucket, [upload_key(task.id)])
+        await models.drop_zip(task.id)
     task.task_status, task.error_msg = TaskStatus.FAILED, message
     await models.save_task(task)
 
 
-async def _store_file(models: ModelStore, key: str, f: SourceFile, task: TaskRecord) -> ModelFile:
+async def _store_file(models: ModelStore, mid: str, f: SourceFile, task: TaskRecord) -> ModelFile:
     """One file into S3 (or kept, if an earlier try of this task finished it), hashed as it passes."""
-    size = await models.objects.head(models.bucket, key)
-    if size is not None and (f.size is None or size == f.size):
-        tags = await models.objects.get_tags(models.bucket, key)
-        if tags.get("task") == task.id and tags.get("sha256") and (f.sha256 in (None, tags["sha256"])):
-            return ModelFile(path=f.path, size=size, sha256=tags["sha256"])
-    content_type = mimetypes.guess_type(f.path)[0] or "application/octet-stream"
-    writer = models.objects.writer(content_type, lambda: (models.bucket, key), overwrite=True)
-    hasher = hashlib.sha256()
-    try:
-        async for chunk in f.chunks():
-            hasher.update(chunk)
-            await writer.write(chunk)
-        if f.size is not None and writer.size != f.size:
-            raise Transient(f"{f.path}: got {writer.size} bytes, expected {f.size}")
-        if f.sha256 and hasher.hexdigest() != f.sha256:
+    done = await models.finished_file(mid, f.path, task.id, f.size, f.sha256)
+    if done is not None:
+        return ModelFile(path=f.path, size=done[0], sha256=done[1])
+
+    def check(size: int, digest: str) -> None:
+        if f.size is not None and size != f.size:
+            raise Transient(f"{f.path}: got {size} bytes, expected {f.size}")
+        if f.sha256 and digest != f.sha256:
             raise Transient(f"{f.path}: checksum mismatch")
-        await writer.commit()
-    except BaseException:
-        await writer.abort()
-        raise
-    digest = hasher.hexdigest()
-    tags = {"source": task.source.prefix, "sha256": digest, "task": task.id}
+
+    content_type = mimetypes.guess_type(f.path)[0] or "application/octet-stream"
+    tags = {"source": task.source.prefix, "task": task.id}
     if task.resolved_commit:
         tags["commit"] = task.resolved_commit
-    await models.objects.set_tags(models.bucket, key, tags)
-    return ModelFile(path=f.path, size=writer.size, sha256=digest)
+    size, digest = await models.write_file(mid, f.path, f.chunks(), content_type, tags, check)
+    return ModelFile(path=f.path, size=size, sha256=digest)
 
 
 async def _write_model(ctx: dict[str, Any], task: TaskRecord, mid: str, name: str,
                        files: Iterable[SourceFile] | AsyncIterable[SourceFile],
                        requirements: list[list[str]] | None) -> ModelManifest:
-    models: ModelStore = ctx["models"]
-    prefix = files_prefix(mid)
-    await models.objects.abort_uploads(models.bucket, prefix)  # a killed earlier try's leftovers
+    models = _clients(ctx).models
+    await models.abort_stale_uploads(mid)  # a killed earlier try's leftovers
     written: list[ModelFile] = []
     if isinstance(files, AsyncIterable):
         async for f in files:
-            written.append(await _store_file(models, prefix + check_member_path(f.path), f, task))
+            written.append(await _store_file(models, mid, f, task))
     else:
         for f in files:
-            written.append(await _store_file(models, prefix + check_member_path(f.path), f, task))
+            written.append(await _store_file(models, mid, f, task))
     if requirements and (missing := missing_requirements([f.path for f in written], requirements)):
         raise InvalidInput(f"{name} lacks required files: {', '.join(missing)}")
     return await _publish(models, task, mid, name, written)
@@ -180,8 +162,7 @@ async def _write_model(ctx: dict[str, Any], task: TaskRecord, mid: str, name: st
 
 async def _publish(models: ModelStore, task: TaskRecord, mid: str, name: str,
                    files: list[ModelFile]) -> ModelManifest:
-    prefix = files_prefix(mid)
-    await models.objects.delete_prefix(models.bucket, prefix, keep={prefix + f.path for f in files})
+    await models.prune(mid, keep=[f.path for f in files])
     manifest = ModelManifest(
         id=mid, source=task.source, name=name, revision=task.revision, resolved_commit=task.resolved_commit,
         files=sorted(files, key=lambda f: f.path), size=sum(f.size for f in files),
@@ -197,8 +178,8 @@ async def _from_upstream(
 
     A fresh download returns the step that copies it into the upstream cache, which the
     caller runs once the task is DONE: that copy is a second full write of the model."""
-    models: ModelStore = ctx["models"]
-    cache: ModelCache = ctx["model_cache"]
+    models: ModelStore = _clients(ctx).models
+    cache: ModelCache = _clients(ctx).cache
     mid = task.model_ids[0]
     done = await models.find_manifest(mid)
     if done is not None and done.task_id == task.id:
@@ -222,10 +203,10 @@ async def _from_upstream(
 
 
 async def import_huggingface(ctx: dict[str, Any], task: TaskRecord) -> FollowUp | None:
-    hf: HuggingFace = ctx["hf"]
+    hf: HuggingFace = _clients(ctx).upstreams.hf
     repo = task.details["repo"]
     task.resolved_commit = await hf.resolve(repo, task.revision)
-    await ctx["models"].save_task(task)
+    await _clients(ctx).models.save_task(task)
 
     async def list_files() -> list[SourceFile]:
         return await hf.list_files(repo, task.resolved_commit)
@@ -234,20 +215,20 @@ async def import_huggingface(ctx: dict[str, Any], task: TaskRecord) -> FollowUp 
 
 
 async def import_github(ctx: dict[str, Any], task: TaskRecord) -> FollowUp | None:
-    github: GitHub = ctx["github"]
+    github: GitHub = _clients(ctx).upstreams.github
     owner, repo = task.details["owner"], task.details["repo"]
     task.resolved_commit = await github.resolve(owner, repo, task.revision)
-    await ctx["models"].save_task(task)
+    await _clients(ctx).models.save_task(task)
 
     async def list_files():
         return github.files(owner, repo, task.resolved_commit)
 
-    requirements = parse_requirements(ctx["settings"].model_required_files)
+    requirements = parse_requirements(_clients(ctx).settings.model_required_files)
     return await _from_upstream(ctx, task, f"{owner}/{repo}", list_files, requirements)
 
 
 async def import_local(ctx: dict[str, Any], task: TaskRecord) -> None:
-    models: ModelStore = ctx["models"]
+    models: ModelStore = _clients(ctx).models
     key, size = upload_key(task.id), task.details["size"]
     pending = []
     for mid, name in zip(task.model_ids, task.details["names"], strict=True):
@@ -257,15 +238,15 @@ async def import_local(ctx: dict[str, Any], task: TaskRecord) -> None:
         else:
             pending.append((mid, name))
     if not pending:
-        await models.objects.delete(models.bucket, [key])
+        await models.drop_zip(task.id)
         return
-    entries = await zipimport.read_directory(models.objects, models.bucket, key, size, ctx["settings"])
-    plan = zipimport.plan_models(entries, task.details.get("model_name"), task.details["fallback_name"],
-                                 ctx["settings"])
+    settings = _clients(ctx).settings
+    entries = await zipimport.read_directory(models.reader, models.bucket, key, size, settings)
+    plan = zipimport.plan_models(entries, task.details.get("model_name"), task.details["fallback_name"], settings)
     for mid, name in pending:
-        sources = [zipimport.entry_source(models.objects, models.bucket, key, e, p) for p, e in plan[name]]
+        sources = [zipimport.entry_source(models.reader, models.bucket, key, e, p) for p, e in plan[name]]
         await _write_model(ctx, task, mid, name, sources, None)
-    await models.objects.delete(models.bucket, [key])
+    await models.drop_zip(task.id)
 
 
 IMPORTERS = {Source.HUGGINGFACE: import_huggingface, Source.GITHUB: import_github, Source.LOCAL: import_local}

@@ -51,8 +51,10 @@ class ResilientWorker(Worker):
         while self._pool is None:
             try:
                 self._pool = await create_pool(
-                    self.redis_settings, job_deserializer=self.job_deserializer,
-                    job_serializer=self.job_serializer, default_queue_name=self.queue_name,
+                    self.redis_settings,
+                    job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name,
                     expires_extra_ms=self.expires_extra_ms,
                 )
             except REDIS_DOWN as exc:

@@ -8,11 +8,10 @@ from arq.connections import RedisSettings
 from arq.constants import default_queue_name
 from arq.worker import func
 
+from service.domain.jobs import DELIVER_WEBHOOK, DISPATCH_EVENT, REINDEX
 from service.settings import Settings, get_settings
-from service.storage.files import FileStore
-from service.storage.index import Index
-from service.storage.objects import ObjectStore
-from service.workers import ingestion, jobs, model_imports
+from service.wiring import open_clients
+from service.workers import ingestion, jobs
 
 JOB_TIMEOUT = 3600  # seconds; the chart's terminationGracePeriodSeconds follows job_completion_wait
 HEALTH_CHECK_INTERVAL = 15  # seconds; the record expires 1 s later, so a stuck worker fails its probe
@@ -21,13 +20,12 @@ POLL_DELAY = 0.05  # seconds between queue polls once every slot is busy (arq: 0
 
 
 async def startup(ctx: dict[str, Any]) -> None:
+    """Open every client (``service.wiring``) into ``ctx["clients"]``, the one object jobs use."""
     settings: Settings = ctx.get("settings") or get_settings()
     stack = AsyncExitStack()
-    objects = await stack.enter_async_context(ObjectStore.open(settings))
-    index = await stack.enter_async_context(Index.open(settings.redis_url, settings.redis_prefix))
-    ctx.update(settings=settings, stack=stack, files=FileStore(objects, index, settings))
-    await model_imports.open_clients(ctx)
-    await ingestion.open_clients(ctx)
+    clients = await stack.enter_async_context(open_clients(settings))
+    ingestion.register_handlers(clients)
+    ctx.update(stack=stack, clients=clients)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -38,8 +36,9 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker``: one place for every limit."""
     return {
         "functions": [
-            jobs.import_model_job, jobs.reindex, jobs.process_file_job, jobs.dispatch_event,
-            func(jobs.deliver_webhook, max_tries=settings.webhook_max_tries),
+            jobs.import_model_job, func(jobs.reindex, name=REINDEX), jobs.process_file_job,
+            func(jobs.dispatch_event, name=DISPATCH_EVENT),
+            func(jobs.deliver_webhook, name=DELIVER_WEBHOOK, max_tries=settings.webhook_max_tries),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 from arq import Retry
 
+from service.domain.jobs import DELIVER_WEBHOOK
+
 log = logging.getLogger("depot.webhooks")
 RETRY_STATUS = {408, 425, 429}
 
@@ -34,15 +36,17 @@ def urls(setting: str) -> list[str]:
 
 async def queue(ctx: dict[str, Any], event_id: str) -> int:
     """Queue one delivery job per configured URL."""
-    targets = urls(ctx["settings"].webhook_urls)
+    clients = ctx["clients"]
+    targets = urls(clients.settings.webhook_urls)
     for url in targets:
-        await ctx["redis"].enqueue_job("deliver_webhook", event_id, url, _job_id=job_id(event_id, url))
+        await clients.queue.enqueue(DELIVER_WEBHOOK, event_id, url, job_id=job_id(event_id, url))
     return len(targets)
 
 
 async def deliver(ctx: dict[str, Any], event_id: str, url: str) -> str:
-    settings = ctx["settings"]
-    event = await ctx["events"].get(event_id)
+    clients = ctx["clients"]
+    settings = clients.settings
+    event = await clients.events.get(event_id)
     if event is None:
         log.warning("webhook %s: event %s no longer in the stream; dropped", url, event_id)
         return "dropped"
@@ -54,8 +58,8 @@ async def deliver(ctx: dict[str, Any], event_id: str, url: str) -> str:
         headers["X-Depot-Signature"] = signature(settings.webhook_secret.get_secret_value(), timestamp, body)
     job_try = int(ctx.get("job_try", 1))
     try:
-        response = await ctx["webhook_http"].post(url, content=body, headers=headers,
-                                                  timeout=settings.webhook_timeout)
+        response = await clients.webhook_http.post(url, content=body, headers=headers,
+                                                   timeout=settings.webhook_timeout)
         problem = None if response.is_success else f"HTTP {response.status_code}"
         retryable = response.status_code >= 500 or response.status_code in RETRY_STATUS
     except httpx.HTTPError as exc:

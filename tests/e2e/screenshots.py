@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from service.devstack import start_redis, start_seaweedfs, stack_env
+from service.devstack import stack_env, start_redis, start_seaweedfs
 from tests.e2e.browser import launch
 from tests.fakes.hf_hub import FakeHub, demo_files
 from tests.support import start_api

@@ -22,8 +22,7 @@ import pytest
 import redis
 from botocore.config import Config
 
-from service.devstack import Server, free_port, start_redis, start_seaweedfs
-from service.devstack import empty_buckets
+from service.devstack import Server, empty_buckets, free_port, start_redis, start_seaweedfs
 from tests.conftest import open_uploads, stored_keys
 from tests.proxy import Proxy, Rule
 from tests.support import ApiServer, multipart_stream, start_api

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from service.domain.events import parse_event
 from service.devstack import free_port
+from service.domain.events import parse_event
 from tests.integration.test_ingestion_processing import enqueue
 from tests.support import run_worker_burst
 

@@ -40,8 +40,11 @@ def lying_zip(entries: int) -> bytes:
     end = data.rindex(b"PK\x05\x06")
     start = struct.unpack_from("<L", data, end + 16)[0]
     header = data[start:end]
-    return (data[:start] + header * entries
-            + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(header) * entries, start, 0))
+    return (
+        data[:start]
+        + header * entries
+        + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(header) * entries, start, 0)
+    )
 
 
 # name -> (content, extra form fields, worker settings, what the poison file ends as)
@@ -50,8 +53,12 @@ POISON = {
     "deep.yaml": (nested(b"[", b"]", 3000), {}, {}, ("failed", "YAML nests deeper than 128 levels")),
     "deep.xml": (nested(b"<a>", b"</a>", 3000), {}, {}, ("failed", "XML nests deeper than 128 levels")),
     "long-pax.tgz": (pax_tgz(3 * 1024 * 1024), {}, {}, ("failed", "long-name record over 1048576 bytes")),
-    "lying.zip": (lying_zip(20_000), {"category": "archive"}, {"archive_max_entries": "1000"},
-                  ("failed", "more than 1000 members")),
+    "lying.zip": (
+        lying_zip(20_000),
+        {"category": "archive"},
+        {"archive_max_entries": "1000"},
+        ("failed", "more than 1000 members"),
+    ),
 }
 
 
@@ -113,8 +120,7 @@ def test_a_file_whose_parse_kept_killing_its_worker_is_failed_not_retried(client
 def test_model_zip_lying_about_its_entry_count_is_refused_at_the_limit(client, s3, settings, redis_client):
     answer = client.post("/v1/upload/local", files={"file": ("models.zip", lying_zip(20_000), "application/zip")})
     assert answer.status_code == 400, answer.text
-    assert answer.json() == {"success": False,
-                             "error": "the archive has more than 10000 entries; the limit is 10000"}
+    assert answer.json() == {"success": False, "error": "the archive has more than 10000 entries; the limit is 10000"}
     assert s3.list_objects_v2(Bucket=settings.bucket("models")).get("KeyCount", 0) == 0
     assert redis_client.keys("*models:claim:*") == []
     assert client.get("/health/live").status_code == 200

@@ -16,8 +16,14 @@ from service.devstack import free_port, start_redis
 
 
 def probe(env: dict[str, str], *args: str) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "service", "worker", "--check", *args], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "worker", "--check", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -46,8 +52,9 @@ def test_worker_survives_a_redis_outage_and_reports_it(base_env, tmp_path):
     env = {**base_env, "DEPOT_REDIS_URL": redis.url, "DEPOT_WORKER_JOB_COMPLETION_WAIT": "1"}
     log = tmp_path / "worker.log"
     with open(log, "wb") as out:
-        worker = subprocess.Popen([sys.executable, "-m", "service", "worker"], env=env, stdout=out,
-                                  stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "service", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         wait_for(lambda: probe(env)[0] == 0, "a first health record", worker, log)
         assert asyncio.run(run_job(redis.url)) == "gone"

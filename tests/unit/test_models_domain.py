@@ -3,11 +3,20 @@
 import pytest
 
 from service.domain.models import (
-    HF_REQUIREMENTS, Source, check_github, check_hf_repo, check_local_name, check_member_path, check_revision,
-    missing_requirements, model_id, parse_model_id, parse_requirements,
+    HF_REQUIREMENTS,
+    Source,
+    check_github,
+    check_hf_repo,
+    check_local_name,
+    check_member_path,
+    check_revision,
+    missing_requirements,
+    model_id,
+    parse_model_id,
+    parse_requirements,
 )
 from service.errors import DependencyDown, InvalidInput, NotFound
-from service.workers.importers.base import Transient, is_transient
+from service.upstreams.base import Transient, is_transient
 
 
 @pytest.mark.parametrize("good", ["bert-base-uncased", "google/bert_uncased_L-2_H-128", "a/b.c", "x"])

@@ -5,6 +5,7 @@ since the point is the classification in ``model_imports.run``, not S3 (the inte
 run the same code against SeaweedFS, with real upstream faults)."""
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from arq import Retry
@@ -12,8 +13,8 @@ from arq import Retry
 from service.domain.models import Source, TaskRecord, TaskStatus
 from service.errors import DependencyDown, NotFound
 from service.settings import Settings
+from service.upstreams.base import Transient
 from service.workers import model_imports
-from service.workers.importers.base import Transient
 
 
 class MemoryModels:
@@ -57,7 +58,8 @@ def run(monkeypatch, error: Exception, job_try: int, fail_reads: bool = False) -
 
     monkeypatch.setitem(model_imports.IMPORTERS, Source.HUGGINGFACE, importer)
     models = MemoryModels(task(), fail_reads)
-    ctx = {"models": models, "settings": Settings(model_retry_delay=2.0), "job_try": job_try, "emitter": None}
+    clients = SimpleNamespace(models=models, settings=Settings(model_retry_delay=2.0), emitter=None)
+    ctx = {"clients": clients, "job_try": job_try}
     try:
         outcome = asyncio.run(model_imports.run(ctx, "a" * 32))
     except Retry as retry:

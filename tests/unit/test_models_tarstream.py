@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from service.errors import InvalidInput
-from service.workers.importers.tarstream import tar_entries
+from service.upstreams.tarstream import tar_entries
 
 
 def archive(fmt: int, members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:

@@ -9,7 +9,7 @@ import pytest
 
 from service.errors import InvalidInput
 from service.settings import Settings
-from service.workers.importers import zipfile as zipimport
+from service.upstreams import zip_archive as zipimport
 
 
 class BytesStore:

@@ -12,7 +12,7 @@ import pytest
 from service.domain.zipdir import count_entries
 from service.errors import InvalidInput
 from service.settings import Settings
-from service.workers.importers import zipfile as zipimport
+from service.upstreams import zip_archive as zipimport
 from service.workers.parsers import ParseError, _parser_for
 from service.workers.parsers.bounds import ParseLimits, bound
 from tests.integration.test_poison_pills import lying_zip, nested, pax_tgz
@@ -39,12 +39,15 @@ def peak_of(call) -> int:
     return peak
 
 
-@pytest.mark.parametrize("name,data", [
-    ("deep.json", nested(b"[", b"]", 5000)),
-    ("open.json", b"[" * 100_000),  # the report's shape: only opening brackets
-    ("deep.yaml", nested(b"[", b"]", 3000)),
-    ("deep.xml", nested(b"<a>", b"</a>", 3000)),
-])
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("deep.json", nested(b"[", b"]", 5000)),
+        ("open.json", b"[" * 100_000),  # the report's shape: only opening brackets
+        ("deep.yaml", nested(b"[", b"]", 3000)),
+        ("deep.xml", nested(b"<a>", b"</a>", 3000)),
+    ],
+)
 def test_nesting_deeper_than_the_limit_fails_naming_it(name, data):
     kind = name.rsplit(".", 1)[1].upper()
     with pytest.raises(ParseError, match=f"{kind} nests deeper than 128 levels .*DEPOT_PARSE_MAX_DEPTH"):
@@ -119,7 +122,7 @@ class BytesStore:
         self.data = data
 
     async def read_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
-        return self.data[start:end + 1]
+        return self.data[start : end + 1]
 
 
 def test_lying_zip_is_refused_by_the_model_import_vetting_in_small_memory():

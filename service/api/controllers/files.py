@@ -9,11 +9,18 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from service.api.schemas import (
-    ErrorBody, FileList, FileMetadata, ListEntry, Message, MetadataResponse, Stats, StatsResponse,
+    ErrorBody,
+    FileList,
+    FileMetadata,
+    ListEntry,
+    Message,
+    MetadataResponse,
+    Stats,
+    StatsResponse,
 )
 from service.domain.categories import Category, Purpose
-from service.domain.ranges import parse_range
 from service.domain.events import FileDeleted
+from service.domain.ranges import parse_range
 from service.domain.records import FileRecord, Status
 from service.errors import DepotError
 from service.storage.events import Emitter
@@ -83,11 +90,10 @@ class FilesController(Controller):
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(b"", status_code=304, headers=headers)
         wanted = parse_range(request.headers.get("range"), record.size)
-        bucket, key = files.location(record)
         if record.size == 0:
             return Response(b"", media_type=record.content_type, headers=headers)
         start, end = wanted or (0, record.size - 1)
-        stream = await files.objects.open_read(bucket, key, start, end if wanted else None)
+        stream = await files.open(record, start, end if wanted else None)
         headers["Content-Length"] = str(stream.end - stream.start + 1)
         if wanted:
             headers["Content-Range"] = f"bytes {stream.start}-{stream.end}/{stream.size}"

@@ -30,9 +30,7 @@ class HealthController(Controller):
             except (DepotError, TimeoutError) as exc:
                 return getattr(exc, "message", "timeout")
 
-        s3, redis = await asyncio.gather(
-            check(files.objects.ensure_buckets(files.buckets())), check(files.index.ping())
-        )
+        s3, redis = await asyncio.gather(check(files.ensure_buckets()), check(files.ping()))
         checks = {"s3": s3, "redis": redis}
         ok = all(v == "ok" for v in checks.values())
         body = Health(status="ok" if ok else "unavailable", checks=checks)

@@ -5,13 +5,12 @@ upstream is asked first (async, never blocking the loop) so a missing model or r
 is a 404 before any task exists. A ZIP streams into the models bucket, and only its
 central directory is read back and vetted before the answer."""
 
-from arq.connections import ArqRedis
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from service.api.imports import Upstreams, new_task, new_task_id, start_import
+from service.api.imports import new_task, new_task_id, start_import
 from service.api.model_schemas import GitHubImport, HuggingFaceImport, TaskView
 from service.api.multipart import PartData, PartEnd, PartStart, multipart_events
 from service.api.schemas import ErrorBody
@@ -29,7 +28,9 @@ from service.domain.naming import sanitise_stem
 from service.errors import InvalidInput, NotFound, TooLarge
 from service.settings import Settings
 from service.storage.models import ModelStore
-from service.workers.importers import zipfile as zipimport
+from service.storage.queue import JobQueue
+from service.upstreams import Upstreams
+from service.upstreams import zip_archive as zipimport
 
 ERRORS = {
     400: ResponseSpec(ErrorBody, description="invalid name, revision or archive"),
@@ -53,34 +54,33 @@ class ModelUploadController(Controller):
     @post("/huggingface", operation_id="importHuggingFace", status_code=201, responses=ERRORS,
           response_description=CREATED, response_headers=LOCATION)
     async def huggingface(self, data: HuggingFaceImport, models: ModelStore, upstreams: Upstreams,
-                          jobs: ArqRedis) -> Response[None]:
+                          queue: JobQueue) -> Response[None]:
         """Import every file of a Hugging Face model revision (a worker streams it into S3)."""
         repo, revision = check_hf_repo(data.model_tag), check_revision(data.revision)
         commit = await upstreams.hf.resolve(repo, revision)
         task = new_task(new_task_id(), Source.HUGGINGFACE, f"{repo}@{revision}", revision,
                         [model_id(Source.HUGGINGFACE, repo, revision)], repo=repo, commit_at_request=commit)
-        return created(await start_import(models, jobs, task))
+        return created(await start_import(models, queue, task))
 
     @post("/github", operation_id="importGitHub", status_code=201, responses=ERRORS, response_description=CREATED,
           response_headers=LOCATION)
     async def github(self, data: GitHubImport, models: ModelStore, upstreams: Upstreams,
-                     jobs: ArqRedis) -> Response[None]:
+                     queue: JobQueue) -> Response[None]:
         """Import a GitHub repository at a branch, tag or commit (its archive, never a clone)."""
         name, revision = check_github(data.owner, data.repo_name), check_revision(data.revision)
         commit = await upstreams.github.resolve(data.owner, data.repo_name, revision)
         task = new_task(new_task_id(), Source.GITHUB, f"{name}@{revision}", revision,
                         [model_id(Source.GITHUB, name, revision)], owner=data.owner, repo=data.repo_name,
                         commit_at_request=commit)
-        return created(await start_import(models, jobs, task))
+        return created(await start_import(models, queue, task))
 
     @post("/local", operation_id="importZip", status_code=201, request_max_body_size=None,
           responses={**ERRORS, 413: ResponseSpec(ErrorBody, description="archive larger than the limit")},
           response_description=CREATED, response_headers=LOCATION)
     async def local(
-        self, request: Request, models: ModelStore, settings: Settings, jobs: ArqRedis,
-        model_name: str | None = Parameter(default=None, query="model_name",
-                                           description="name of a single-model archive"),
-        revision: str = Parameter(default="main", query="revision", description="revision recorded for the models"),
+        self, request: Request, models: ModelStore, settings: Settings, queue: JobQueue,
+        model_name: str | None = Parameter(default=None, description="name of a single-model archive"),
+        revision: str = Parameter(default="main", description="revision recorded for the models"),
     ) -> Response[None]:
         """Import a ZIP (multipart ``file``): each top-level folder is a model, or the whole
         archive is one named ``model_name``. Vetted before the answer; unpacked by a worker."""
@@ -88,26 +88,27 @@ class ModelUploadController(Controller):
         if model_name is not None:
             check_local_name(model_name)
         task_id = new_task_id()
-        key = upload_key(task_id)
         stored = False
         try:
-            size, filename = await self._receive(request, models, settings, key)
+            size, filename = await self._receive(request, models, settings, task_id)
             stored = True
-            entries = await zipimport.read_directory(models.objects, models.bucket, key, size, settings)
+            entries = await zipimport.read_directory(models.reader, models.bucket, upload_key(task_id), size,
+                                                     settings)
             fallback = sanitise_stem(filename or "model")[:96].strip("_-.") or "model"
             plan = zipimport.plan_models(entries, model_name, fallback, settings)
             names = sorted(plan)
             task = new_task(task_id, Source.LOCAL, ",".join(f"{n}@{revision}" for n in names), revision,
                             [model_id(Source.LOCAL, n, revision) for n in names], size=size,
                             model_name=model_name, fallback_name=fallback, names=names, filename=filename)
-            return created(await start_import(models, jobs, task))
+            return created(await start_import(models, queue, task))
         except BaseException:
             if stored:
-                await models.objects.delete(models.bucket, [key])
+                await models.drop_zip(task_id)
             raise
 
     @staticmethod
-    async def _receive(request: Request, models: ModelStore, settings: Settings, key: str) -> tuple[int, str | None]:
+    async def _receive(request: Request, models: ModelStore, settings: Settings,
+                       task_id: str) -> tuple[int, str | None]:
         """Stream the ``file`` part into S3 (bounded memory); other parts are ignored."""
         limit = settings.model_zip_max_bytes
         writer, filename, in_file, info = None, None, False, None
@@ -119,7 +120,7 @@ class ModelUploadController(Controller):
                         if writer is not None:
                             raise InvalidInput("only one 'file' part per request")
                         filename = event.filename
-                        writer = models.objects.writer("application/zip", lambda: (models.bucket, key))
+                        writer = models.stage_zip(task_id)
                 elif isinstance(event, PartData) and in_file:
                     if writer.size + len(event.data) > limit:
                         raise TooLarge(f"archive exceeds the limit of {limit} bytes")
@@ -136,7 +137,7 @@ class ModelUploadController(Controller):
             if writer is not None and info is None:
                 await writer.abort()
             elif info is not None:
-                await models.objects.delete(models.bucket, [key])
+                await models.drop_zip(task_id)
             raise
 
     @get("/tasks/{task_id:str}", operation_id="getUploadTask",

@@ -50,7 +50,7 @@ class UploadController(Controller):
             # Fail fast (503) rather than stream a file that cannot be indexed. A body under one part
             # is committed after the index's duplicate lookup, which fails first anyway (files of a
             # batch that landed earlier are removed when it does).
-            await files.index.ping()
+            await files.ping()
         form = UploadForm(settings.max_description_length, settings.max_metadata_bytes)
 
         def on_field(name: str) -> None:

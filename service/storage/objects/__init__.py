@@ -2,9 +2,7 @@
 tags, manifests. botocore failures are translated here into ``service.errors`` so that
 callers never see a botocore type."""
 
-from service.storage.objects._common import (
-    COPY_LIMIT, MAX_PARTS, ObjectInfo, ObjectStream, translate_errors,
-)
+from service.storage.objects._common import COPY_LIMIT, MAX_PARTS, ObjectInfo, ObjectStream, translate_errors
 from service.storage.objects._store import ObjectStore
 from service.storage.objects._writer import ObjectWriter
 

@@ -1,6 +1,5 @@
 """Shared by the store and the writer: limits, botocore error translation, result types."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ async def translate_errors(action: str) -> AsyncIterator[None]:
         raise _refusal(action, code, exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) from exc
     except S3Refused as exc:
         raise _refusal(action, exc.code, exc.status) from exc
-    except (BotoCoreError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
+    except (TimeoutError, BotoCoreError, OSError, aiohttp.ClientError) as exc:
         raise DependencyDown(f"{action}: storage unreachable") from exc
 
 

@@ -59,7 +59,7 @@ class DirectWrites:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 status, body = await self._send(url, data, headers)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 if attempt == MAX_ATTEMPTS:
                     raise
             else:

@@ -12,9 +12,7 @@ from botocore.exceptions import ClientError
 
 from service.errors import DependencyDown, DepotError, NotFound
 from service.settings import Settings
-from service.storage.objects._common import (
-    COPY_LIMIT, ObjectInfo, ObjectStream, translate_errors,
-)
+from service.storage.objects._common import COPY_LIMIT, ObjectInfo, ObjectStream, translate_errors
 from service.storage.objects._direct import DirectWrites
 from service.storage.objects._writer import ObjectWriter
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from service.domain.categories import extension_of
 from service.settings import Settings
-from service.storage.objects import ObjectStore
+from service.storage.reader import ObjectReader
 from service.workers.parsers.bounds import ParseLimits, bound
 from service.workers.parsers.errors import ParseError
 from service.workers.parsers.s3io import Bridge, Cancelled, RangedReader, StreamReader
@@ -53,7 +53,7 @@ def _parser_for(ext: str, size: int, settings: Settings) -> tuple[bool, Callable
 
 
 async def summarize(
-    objects: ObjectStore, bucket: str, key: str, filename: str, size: int, settings: Settings,
+    objects: ObjectReader, bucket: str, key: str, filename: str, size: int, settings: Settings,
 ) -> dict[str, Any]:
     ext = extension_of(filename)
     seekable, parse = _parser_for(ext, size, settings)
@@ -68,7 +68,7 @@ async def summarize(
     task = asyncio.ensure_future(asyncio.to_thread(run))
     try:
         return await asyncio.wait_for(asyncio.shield(task), settings.process_timeout)
-    except (asyncio.TimeoutError, asyncio.CancelledError):
+    except (TimeoutError, asyncio.CancelledError):
         bridge.cancelled = True  # the thread stops at its next read
         await asyncio.gather(task, return_exceptions=True)
         raise

@@ -22,6 +22,9 @@ class ParseLimits:
     max_result: int = 64 * 1024  # bytes of one summary as JSON
 
 
+DEFAULT_LIMITS = ParseLimits()
+
+
 def clip(value: str, max_string: int) -> str:
     """``value`` cut to ``max_string`` characters (an ellipsis marks the cut)."""
     return value if len(value) <= max_string else value[:max_string] + ELLIPSIS

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from service.domain.zipdir import count_entries
-from service.workers.importers.tarstream import MAX_META, oversized_meta
+from service.upstreams.tarstream import MAX_META, oversized_meta
 from service.workers.parsers.bounds import clip
 from service.workers.parsers.errors import ParseError
 

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import Any
 
-from service.storage.objects import ObjectStore
+from service.storage.reader import ObjectReader
 
 BLOCK = 256 * 1024  # one ranged GET of a seekable reader
 CACHED_BLOCKS = 8
@@ -46,7 +46,7 @@ async def _close(chunks: Any) -> None:
 class StreamReader(io.RawIOBase):
     """Sequential reads from one GET (the cheapest way through a whole object)."""
 
-    def __init__(self, bridge: Bridge, objects: ObjectStore, bucket: str, key: str) -> None:
+    def __init__(self, bridge: Bridge, objects: ObjectReader, bucket: str, key: str) -> None:
         self.bridge, self.objects, self.bucket, self.key = bridge, objects, bucket, key
         self._chunks = None
         self._buffer = memoryview(b"")
@@ -84,7 +84,7 @@ class StreamReader(io.RawIOBase):
 class RangedReader(io.RawIOBase):
     """Seekable reads by ranged GETs of ``BLOCK`` bytes, a few blocks cached (ZIP, audio)."""
 
-    def __init__(self, bridge: Bridge, objects: ObjectStore, bucket: str, key: str, size: int) -> None:
+    def __init__(self, bridge: Bridge, objects: ObjectReader, bucket: str, key: str, size: int) -> None:
         self.bridge, self.objects, self.bucket, self.key, self.size = bridge, objects, bucket, key, size
         self.position = 0
         self._blocks: OrderedDict[int, bytes] = OrderedDict()

@@ -10,7 +10,7 @@ import csv
 import io
 from typing import Any, BinaryIO
 
-from service.workers.parsers.bounds import ParseLimits, clip, too_deep
+from service.workers.parsers.bounds import DEFAULT_LIMITS, ParseLimits, clip, too_deep
 from service.workers.parsers.errors import ParseError
 
 MAX_KEYS = 100  # distinct keys reported; the counts are always exact
@@ -23,7 +23,7 @@ def _add_key(keys: list[str], key: Any, limits: ParseLimits) -> None:
         keys.append(key)
 
 
-def json_summary(stream: BinaryIO, limits: ParseLimits = ParseLimits()) -> dict[str, Any]:
+def json_summary(stream: BinaryIO, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Records (top-level values, or items of a top-level array) and top-level keys.
 
     ijson's basic events carry no path (its ``parse`` builds one prefix string per level,
@@ -65,7 +65,7 @@ def json_summary(stream: BinaryIO, limits: ParseLimits = ParseLimits()) -> dict[
     return {"format": "json", "root": root, "records": records, "keys": keys}
 
 
-def yaml_summary(stream: BinaryIO, limits: ParseLimits = ParseLimits()) -> dict[str, Any]:
+def yaml_summary(stream: BinaryIO, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Documents and the keys of top-level mappings."""
     import yaml
 
@@ -92,7 +92,7 @@ def yaml_summary(stream: BinaryIO, limits: ParseLimits = ParseLimits()) -> dict[
     return {"format": "yaml", "documents": documents, "keys": keys}
 
 
-def csv_summary(stream: BinaryIO, limits: ParseLimits = ParseLimits()) -> dict[str, Any]:
+def csv_summary(stream: BinaryIO, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Header, columns and data rows (a strict dialect: bad quoting fails the file)."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.reader(text, strict=True)
@@ -118,7 +118,7 @@ class _NoDTD(Exception):
     pass
 
 
-def xml_summary(stream: BinaryIO, limits: ParseLimits = ParseLimits()) -> dict[str, Any]:
+def xml_summary(stream: BinaryIO, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Root element and element count; DOCTYPEs are refused (no entity expansion)."""
     from xml.parsers import expat
 

@@ -6,6 +6,7 @@ unreachable the limiter lets requests through (and logs): availability over stri
 
 import math
 
+import redis.asyncio as redis
 import structlog
 from redis.exceptions import RedisError
 
@@ -30,23 +31,20 @@ return 0
 class RateLimiter:
     """``rate`` requests per minute per key, ``burst`` at once; ``rate`` 0 turns it off."""
 
-    def __init__(self, rate: int, burst: int, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, rate: int, burst: int, prefix: str) -> None:
         self.rate = rate
         self.burst = max(1, burst)
         self.prefix = prefix
         self.emission_ms = math.ceil(60_000 / rate) if rate else 0
-        self._scripts: dict[int, object] = {}
+        self._script = client.register_script(_GCRA)
 
-    async def wait_seconds(self, client, ident: str) -> int:
+    async def wait_seconds(self, ident: str) -> int:
         """0 when the request may go ahead, else whole seconds until it may."""
         if not self.rate:
             return 0
-        script = self._scripts.get(id(client))
-        if script is None:
-            script = self._scripts[id(client)] = client.register_script(_GCRA)
         try:
-            wait_ms = int(await script(keys=[f"{self.prefix}ratelimit:{ident}"],
-                                       args=[self.emission_ms, self.burst]))
+            wait_ms = int(await self._script(keys=[f"{self.prefix}ratelimit:{ident}"],
+                                             args=[self.emission_ms, self.burst]))
         except (RedisError, OSError) as exc:
             log.warning("rate limiter unavailable; request let through", error=repr(exc))
             return 0

@@ -21,7 +21,7 @@ from huggingface_hub.utils import build_hf_headers
 from service.domain.models import HF_REQUIREMENTS, missing_requirements
 from service.errors import DepotError, Forbidden, InvalidInput, NotFound
 from service.settings import Settings
-from service.workers.importers.base import CHUNK, SourceFile, Transient, check_status
+from service.upstreams.base import CHUNK, SourceFile, Transient, check_status
 
 
 def _translate(exc: Exception, what: str) -> Exception:

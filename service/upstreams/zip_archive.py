@@ -22,8 +22,8 @@ from service.domain.models import check_local_name, missing_requirements, parse_
 from service.domain.zipdir import HEADER, PIECE, BadDirectory, walk
 from service.errors import InvalidInput, NotFound
 from service.settings import Settings
-from service.storage.objects import ObjectStore
-from service.workers.importers.base import CHUNK, SourceFile
+from service.storage.reader import ObjectReader
+from service.upstreams.base import CHUNK, SourceFile
 
 EOCD = struct.Struct("<4s4H2LH")
 EOCD64_LOCATOR = struct.Struct("<4sLQL")
@@ -74,7 +74,7 @@ class _Tail(io.RawIOBase):
         return data
 
 
-async def _count_entries(objects: ObjectStore, bucket: str, key: str, start: int, end: int, limit: int) -> None:
+async def _count_entries(objects: ObjectReader, bucket: str, key: str, start: int, end: int, limit: int) -> None:
     """Walk the directory's headers by ranged reads (never the end record's count) and stop
     one past ``limit``: a lying directory costs at most ``limit`` headers' bytes."""
     count = 0
@@ -89,7 +89,7 @@ async def _count_entries(objects: ObjectStore, bucket: str, key: str, start: int
         raise InvalidInput(f"the archive has more than {limit} entries; the limit is {limit}")
 
 
-async def _directory_bytes(objects: ObjectStore, bucket: str, key: str, size: int, max_entries: int) -> _Tail:
+async def _directory_bytes(objects: ObjectReader, bucket: str, key: str, size: int, max_entries: int) -> _Tail:
     tail_start = max(0, size - TAIL)
     tail = await objects.read_range(bucket, key, tail_start, size - 1)
     at = tail.rfind(b"PK\x05\x06")
@@ -136,7 +136,7 @@ def _check(info: stdzip.ZipInfo) -> None:
         raise InvalidInput(f"unsupported compression in {name!r} (only stored and deflate)")
 
 
-async def read_directory(objects: ObjectStore, bucket: str, key: str, size: int, settings: Settings) -> list[ZipEntry]:
+async def read_directory(objects: ObjectReader, bucket: str, key: str, size: int, settings: Settings) -> list[ZipEntry]:
     """Every file entry of the archive, or a 400 that names the first problem (vetted in a
     thread: a large directory must not stall the API's event loop)."""
     tail = await _directory_bytes(objects, bucket, key, size, settings.model_zip_max_entries)
@@ -196,7 +196,7 @@ def plan_models(entries: list[ZipEntry], model_name: str | None, fallback: str,
     return valid
 
 
-def entry_source(objects: ObjectStore, bucket: str, key: str, entry: ZipEntry, path: str) -> SourceFile:
+def entry_source(objects: ObjectReader, bucket: str, key: str, entry: ZipEntry, path: str) -> SourceFile:
     async def chunks() -> AsyncIterator[bytes]:
         header = await objects.read_range(bucket, key, entry.offset, entry.offset + LOCAL_HEADER.size - 1)
         fields = LOCAL_HEADER.unpack(header)

@@ -12,8 +12,8 @@ import httpx
 from service.domain.models import check_member_path
 from service.errors import InvalidInput, NotFound
 from service.settings import Settings
-from service.workers.importers.base import SourceFile, Transient, check_status
-from service.workers.importers.tarstream import tar_entries
+from service.upstreams.base import SourceFile, Transient, check_status
+from service.upstreams.tarstream import tar_entries
 
 
 class GitHub:

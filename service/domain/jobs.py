@@ -1,0 +1,7 @@
+"""The names of the arq jobs: what the queue enqueues and the worker registers (one spelling)."""
+
+IMPORT_MODEL = "import_model"
+REINDEX = "reindex"
+PROCESS_FILE = "process_file"
+DISPATCH_EVENT = "dispatch_event"
+DELIVER_WEBHOOK = "deliver_webhook"

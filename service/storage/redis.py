@@ -1,0 +1,38 @@
+"""The one way to talk to Redis: the shared client and the translation of its failures.
+
+Every Redis caller (index, models, cache, events, queue, rate limit) uses one client
+opened here and wraps its calls in ``translate_errors``, so a Redis fault always
+surfaces as ``DependencyDown`` (503) and never as a driver exception."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from service.errors import DependencyDown
+
+
+@asynccontextmanager
+async def translate_errors(action: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise DependencyDown(f"{action}: index unavailable") from exc
+
+
+@asynccontextmanager
+async def open_redis(url: str) -> AsyncIterator[redis.Redis]:
+    """The process's Redis client (a connection pool), closed on exit."""
+    client = redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=3,
+        socket_timeout=10,
+        health_check_interval=15,
+        retry_on_timeout=True,
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()

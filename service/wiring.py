@@ -1,0 +1,81 @@
+"""Every long-lived client and store of a process, opened from ``Settings`` in one place.
+
+The API lifespan, the worker start-up and the CLI's ``reindex``/``verify`` all call
+``open_clients``; it yields one typed ``Clients`` and closes everything on exit. Nothing
+else builds a client, so a store always gets the same S3 and Redis clients as its peers."""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from service.settings import Settings
+from service.storage.events import Emitter, EventLog
+from service.storage.files import FileStore
+from service.storage.index import Index
+from service.storage.model_cache import ModelCache
+from service.storage.models import ModelStore
+from service.storage.objects import ObjectStore
+from service.storage.queue import JobQueue
+from service.storage.ratelimit import RateLimiter
+from service.storage.redis import open_redis
+from service.storage.training import TrainingCounter
+from service.upstreams import Upstreams
+from service.upstreams.base import new_http_client
+from service.upstreams.github import GitHub
+from service.upstreams.huggingface import HuggingFace
+
+
+@dataclass
+class Clients:
+    """What a process works with: stores, queue, event log, upstreams and HTTP clients."""
+
+    settings: Settings
+    objects: ObjectStore
+    index: Index
+    files: FileStore
+    models: ModelStore
+    cache: ModelCache
+    events: EventLog
+    emitter: Emitter
+    queue: JobQueue
+    training: TrainingCounter
+    limiter: RateLimiter
+    upstreams: Upstreams
+    http: httpx.AsyncClient  # upstreams (Hub, GitHub): follows redirects
+    webhook_http: httpx.AsyncClient  # webhook deliveries: never follows redirects
+    handlers: dict[str, Any] = field(default_factory=dict)  # event handlers by name; filled at worker start-up
+
+
+@asynccontextmanager
+async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
+    """Open every client (S3, Redis, httpx) once; close them all on exit."""
+    async with AsyncExitStack() as stack:
+        objects = await stack.enter_async_context(ObjectStore.open(settings))
+        redis = await stack.enter_async_context(open_redis(settings.redis_url))
+        http = new_http_client()
+        stack.push_async_callback(http.aclose)
+        webhook_http = httpx.AsyncClient(follow_redirects=False)
+        stack.push_async_callback(webhook_http.aclose)
+        prefix = settings.redis_prefix
+        index = Index(redis, prefix)
+        queue = JobQueue(redis)
+        events = EventLog(redis, prefix, settings.events_max_len)
+        yield Clients(
+            settings=settings,
+            objects=objects,
+            index=index,
+            files=FileStore(objects, index, settings),
+            models=ModelStore(objects, redis, settings),
+            cache=ModelCache(objects, redis, settings),
+            events=events,
+            emitter=Emitter(events, queue),
+            queue=queue,
+            training=TrainingCounter(redis, prefix, events.key, settings.events_max_len),
+            limiter=RateLimiter(redis, settings.rate_limit_per_minute, settings.rate_limit_burst, prefix),
+            upstreams=Upstreams(HuggingFace(settings, http), GitHub(settings, http)),
+            http=http,
+            webhook_http=webhook_http,
+        )
