@@ -20,7 +20,7 @@ from service.domain.models import (
 )
 from service.domain.naming import parse_file_path
 from service.domain.ranges import parse_range
-from service.errors import Forbidden, InvalidInput
+from service.errors import Forbidden, InvalidInput, RequestTimeout
 from service.storage.events import check_stream_id
 from service.storage.index import build_stats
 
@@ -131,3 +131,18 @@ def test_the_guard_refuses_repeats_of_single_values_only():
         assert client.get("/one?name=a&%6eame=b").status_code == 400  # the same name, percent-encoded
         assert client.get("/one?other=1&other=2").status_code == 400  # undeclared ones too
         assert client.get("/many?tag=a&tag=b").text == "a,b"  # a list parameter may repeat
+
+
+@pytest.mark.parametrize("error,status,header", [
+    (InvalidInput("bad"), 400, None), (Forbidden("no"), 403, None), (RequestTimeout("stalled"), 408, ("connection", "close")),
+])
+def test_errors_map_to_json_with_their_status(error, status, header):
+    @get("/fail", sync_to_thread=False)
+    def fail() -> None:
+        raise error
+
+    with TestClient(Litestar([fail], exception_handlers=EXCEPTION_HANDLERS)) as client:
+        response = client.get("/fail")
+    assert response.status_code == status and response.json() == {"success": False, "error": error.message}
+    if header:
+        assert response.headers[header[0]] == header[1]
