@@ -114,6 +114,7 @@ class FilesController(Controller):
         """The headers a ``GET`` would send (Content-Length, ETag, Accept-Ranges, Content-Disposition,
         Content-Type), without the body and without touching the object. ``Range`` is ignored, as
         RFC 9110 §14.2 defines it for GET only."""
+        # Litestar wants HEAD handlers annotated ``None``; a Response without a body is still allowed.
         record = await files.record(file_path)
         if metadata:
             body = encode_json(MetadataResponse(metadata=FileMetadata(**record.metadata_view())).model_dump(mode="json"))
