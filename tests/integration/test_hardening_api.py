@@ -78,6 +78,8 @@ def test_repeated_purpose_is_400_and_leaks_nothing_to_a_purpose_bound_key(http):
         assert other["path"] not in response.text and "private" not in response.text
     listed = http.get("/api/v1/data/files?purpose=training", headers=bearer("trainer")).json()["files"]
     assert [f["original_filename"] for f in listed] == ["mine.txt"]
+    assert http.head(f"/api/v1/data/files/{other['path']}", headers=bearer("trainer")).status_code == 403
+    assert http.head(f"/api/v1/data/files/{other['path']}", headers=bearer("admin")).status_code == 200
 
 
 def test_two_api_keys_in_one_request_are_refused(http):
