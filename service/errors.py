@@ -35,6 +35,12 @@ class TooLarge(DepotError):
     status_code = 413
 
 
+class RequestTimeout(DepotError):
+    """The client stopped sending its request body (slowloris); the connection is closed."""
+
+    status_code = 408
+
+
 class DependencyDown(DepotError):
     """S3 or Redis cannot be reached; the client may retry later."""
 

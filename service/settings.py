@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_upload_size: int = Field(100 * MIB, ge=1)
     max_description_length: int = Field(2000, ge=0)
     max_metadata_bytes: int = Field(16 * 1024, ge=2)
+    body_read_timeout: float = Field(30.0, gt=0, description="seconds a request body may stay idle between two "
+                                     "chunks before the request is cut with a 408 (slowloris)")
 
     # API server
     host: str = "127.0.0.1"

@@ -10,6 +10,7 @@ from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from service import __version__
 from service.api.access_log import access_log
 from service.api.auth import auth_setup, document_auth, openapi_security
+from service.api.body_timeout import body_read_timeout
 from service.api.controllers.events import EventsController
 from service.api.controllers.files import FilesController
 from service.api.controllers.health import HealthController
@@ -20,6 +21,7 @@ from service.api.controllers.uploads import UploadController
 from service.api.deps import DEPENDENCIES
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.lifespan import lifespan_for
+from service.api.query import refuse_repeated_query
 from service.settings import Settings, get_settings
 
 
@@ -47,8 +49,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan_for(settings)],
-        middleware=[access_log, metrics.middleware, *auth_middleware],
-        guards=auth_guards,
+        middleware=[access_log, body_read_timeout(settings.body_read_timeout), metrics.middleware, *auth_middleware],
+        guards=[refuse_repeated_query, *auth_guards],  # one value per parameter, then the key's rights
         plugins=[logging],
         openapi_config=OpenAPIConfig(
             title="Depot", version=__version__, path="/schema",

@@ -19,18 +19,24 @@ from litestar.middleware import DefineMiddleware
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from service.domain.apikeys import ApiKey, lookup, parse_keys
+from service.domain.categories import Purpose
 from service.errors import Forbidden
 from service.settings import Settings
 
 log = structlog.get_logger("depot.api")
 
-PUBLIC_PATHS = [r"^/health(/|$)", r"^/metrics(/|$)", r"^/schema(/|$)", r"^/ui(/|$)"]
-ADMIN_PATHS = re.compile(r"(^|/)(reindex|events|admin)(/|$)")
+PUBLIC_PATHS = [r"^/health(/|\Z)", r"^/metrics(/|\Z)", r"^/schema(/|\Z)", r"^/ui(/|\Z)"]  # \Z: "$" allows a final "\n"
+ADMIN_PATHS = re.compile(r"(^|/)(reindex|events|admin)(/|\Z)")
 DATA_PATHS = "/api/v1/data/"
 _PUBLIC = re.compile("|".join(PUBLIC_PATHS))
 
 
 def presented_key(connection: ASGIConnection) -> str | None:
+    """The key the request presents; ``""`` (a bad key) when it is malformed or more than one is sent,
+    so no reader can pick a different one of several keys."""
+    sent = connection.headers.getall("authorization", []) + connection.headers.getall("x-api-key", [])
+    if len(sent) > 1:
+        return ""
     header = connection.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
@@ -97,12 +103,21 @@ def check_purpose_route(connection: ASGIConnection, handler: BaseRouteHandler, k
         if str(file_path).strip("/").split("/", 1)[0] != key.purpose.value:
             raise PermissionDeniedException(f"this API key is limited to purpose '{key.purpose.value}'")
         return
-    asked = connection.path_params.get("purpose") or connection.query_params.get("purpose")
+    values = connection.query_params.getall("purpose", [])
+    if len(values) > 1:  # refused earlier (service/api/query.py); never guess which one the handler reads
+        raise PermissionDeniedException("purpose given more than once")
+    asked = values[0] if values else None
     if asked is not None and str(asked) != key.purpose.value:
         raise PermissionDeniedException(f"this API key is limited to purpose '{key.purpose.value}'")
     if asked is None and path.rstrip("/").endswith("/files"):
         raise PermissionDeniedException(f"this API key is limited to purpose '{key.purpose.value}': "
                                         f"add purpose={key.purpose.value}")
+
+
+def bound_purpose(connection: ASGIConnection) -> Purpose | None:
+    """The purpose the caller's key is limited to (None: any, or auth off)."""
+    key = connection.scope.get("auth")
+    return key.purpose if isinstance(key, ApiKey) else None
 
 
 def require_purpose(connection: ASGIConnection, purpose: str) -> None:

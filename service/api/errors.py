@@ -4,7 +4,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from service.errors import DepotError, RangeNotSatisfiable
+from service.errors import DepotError, RangeNotSatisfiable, RequestTimeout
 
 log = structlog.get_logger("depot.api")
 
@@ -23,6 +23,8 @@ def depot_error(request: Request, exc: DepotError) -> Response:
     headers = {"Content-Range": f"bytes */{exc.size}"} if isinstance(exc, RangeNotSatisfiable) else None
     if exc.status_code == 503:
         headers = {"Retry-After": "5"}
+    if isinstance(exc, RequestTimeout):
+        headers = {"Connection": "close"}  # the rest of the body is never read
     return error_response(exc.status_code, exc.message, headers)
 
 

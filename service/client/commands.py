@@ -91,11 +91,11 @@ def upload(
         if metadata:
             try:
                 parsed = json.loads(metadata)
+                if not isinstance(parsed, dict):
+                    fail("--metadata must be a JSON object")
+                fields["metadata"] = json.dumps(parsed, ensure_ascii=False, allow_nan=False)  # NaN, 1e999: 400 anyway
             except ValueError as exc:
                 raise ClientError(f"--metadata is not valid JSON: {exc}") from None
-            if not isinstance(parsed, dict):
-                fail("--metadata must be a JSON object")
-            fields["metadata"] = json.dumps(parsed, ensure_ascii=False)
         files, problems = expand(paths, recursive)
         if not files and not problems:
             fail("no files to upload (a directory's subdirectories need --recursive)")

@@ -19,8 +19,8 @@ from service.domain.categories import Purpose
 
 SCOPES = ("read", "write", "delete", "admin")
 KEY_PREFIX = "dpk_"
-_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_HASH = re.compile(r"sha256:[0-9a-f]{64}")  # both checked with fullmatch
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,10 @@ def parse_keys(raw: str) -> dict[str, ApiKey]:
         if unknown:
             raise ValueError(f"DEPOT_API_KEYS entry {number}: unknown fields {sorted(unknown)}")
         key_hash = str(item.get("hash", "")).lower()
-        if not _HASH.match(key_hash):
+        if not _HASH.fullmatch(key_hash):
             raise ValueError(f"DEPOT_API_KEYS entry {number}: hash must be 'sha256:<64 hex>' (never the key)")
         name = str(item.get("name") or f"key{number}")
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise ValueError(f"DEPOT_API_KEYS entry {number}: name must match {_NAME.pattern}")
         purpose = item.get("purpose")
         if purpose is not None and purpose not in Purpose.__members__:

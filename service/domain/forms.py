@@ -1,6 +1,7 @@
 """Validation of the upload form's text fields (``purpose``, ``category``, ``description``, ``metadata``)."""
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,16 +12,44 @@ FORM_FIELDS = frozenset({"purpose", "category", "description", "metadata"})
 MAX_FIELD_BYTES = 64 * 1024  # any single text field, before its own finer limit
 
 
+class NonFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> float:
+    raise NonFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to inf
+        raise NonFinite(text)
+    return value
+
+
+def loads_strict(raw: str) -> Any:
+    """``json.loads`` without its extensions: ``NaN``, ``Infinity`` and numbers that overflow to
+    infinity are refused (Python accepts them; they are not JSON and would be stored as null)."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except NonFinite as exc:
+        raise InvalidInput(f"non-finite number {str(exc)[:40]!r} in JSON: numbers must be finite") from None
+
+
 def parse_metadata(raw: str | None, max_bytes: int) -> dict[str, Any]:
-    """The client's metadata: a JSON object of bounded size, or nothing."""
+    """The client's metadata: a JSON object of bounded size with finite numbers, or nothing."""
     if raw is None or raw.strip() == "":
         return {}
     if len(raw.encode()) > max_bytes:
         raise InvalidInput(f"metadata larger than {max_bytes} bytes")
     try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):  # deep nesting ([[[[...) exhausts the parser's stack
-        raise InvalidInput("metadata must be a JSON object (nested at most a few hundred levels)") from None
+        value = loads_strict(raw)
+    except InvalidInput as exc:
+        raise InvalidInput(f"metadata: {exc.message}") from None
+    except RecursionError:  # deep nesting ([[[[...) exhausts the parser's stack
+        raise InvalidInput("metadata is nested too deeply (at most a few hundred levels)") from None
+    except ValueError as exc:  # not JSON, or an integer of thousands of digits
+        raise InvalidInput(f"metadata must be a JSON object: {str(exc)[:100]}") from None
     if not isinstance(value, dict):
         raise InvalidInput("metadata must be a JSON object, not " + type(value).__name__)
     return value

@@ -18,14 +18,16 @@ TASKS_PREFIX = "_tasks/"
 UPLOADS_PREFIX = "_uploads/"
 CACHE_PREFIX = "_cache/"
 
+# Every name is checked with ``fullmatch``: ``match`` with ``$`` lets a trailing newline through
+# ("main\n"), which then reached upstream URLs (a 500) and S3 keys.
 _PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-_HF_REPO = re.compile(rf"^(?:{_PART}/)?{_PART}$")
-_GH_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$")
-_GH_REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-_REVISION = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$")
-_LOCAL_NAME = re.compile(rf"^{_PART}$")
-_TASK_ID = re.compile(r"^[0-9a-f]{32}$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_HF_REPO = re.compile(rf"(?:{_PART}/)?{_PART}")
+_GH_OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?")
+_GH_REPO = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_REVISION = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*")
+_LOCAL_NAME = re.compile(_PART)
+_TASK_ID = re.compile(r"[0-9a-f]{32}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack", "*.onnx", "*.gguf")
 HF_REQUIREMENTS: list[list[str]] = [["config.json"], list(WEIGHT_PATTERNS)]
@@ -56,38 +58,38 @@ def _no_dots(value: str, what: str) -> str:
 
 
 def check_hf_repo(value: str) -> str:
-    if not _HF_REPO.match(value or "") or "--" in value:
+    if not _HF_REPO.fullmatch(value or "") or "--" in value:
         raise InvalidInput("invalid model_tag: expected 'name' or 'owner/name' (letters, digits, '.', '_', '-')")
     return _no_dots(value, "model_tag")
 
 
 def check_github(owner: str, repo: str) -> str:
-    if not _GH_OWNER.match(owner or ""):
+    if not _GH_OWNER.fullmatch(owner or ""):
         raise InvalidInput("invalid owner: letters, digits and single '-' only")
-    if not _GH_REPO.match(repo or "") or repo in (".", ".."):
+    if not _GH_REPO.fullmatch(repo or "") or repo in (".", ".."):
         raise InvalidInput("invalid repo_name: letters, digits, '.', '_', '-' only")
     return f"{owner}/{_no_dots(repo, 'repo_name')}"
 
 
 def check_revision(value: str) -> str:
-    if not value or len(value) > 200 or not _REVISION.match(value) or value.endswith(".lock"):
+    if not value or len(value) > 200 or not _REVISION.fullmatch(value) or value.endswith(".lock"):
         raise InvalidInput("invalid revision: a branch, tag or commit sha is expected")
     return _no_dots(value, "revision")
 
 
 def check_local_name(value: str) -> str:
-    if not _LOCAL_NAME.match(value or ""):
+    if not _LOCAL_NAME.fullmatch(value or ""):
         raise InvalidInput("invalid model name: letters, digits, '.', '_', '-' (at most 96), "
                            "starting with a letter or digit")
     return _no_dots(value, "model name")
 
 
 def is_task_id(value: str) -> bool:
-    return bool(_TASK_ID.match(value))
+    return bool(_TASK_ID.fullmatch(value))
 
 
 def is_commit(value: str) -> bool:
-    return bool(_COMMIT.match(value))
+    return bool(_COMMIT.fullmatch(value))
 
 
 def model_id(source: Source, name: str, revision: str) -> str:

@@ -12,7 +12,7 @@ from service.errors import Forbidden, InvalidInput
 MAX_FILENAME_LENGTH = 255
 MANIFEST_SUFFIX = ".meta.json"
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
-_SAVED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,250}$")
+_SAVED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,250}")  # fullmatch: no trailing newline
 
 
 def _is_hostile_char(ch: str) -> bool:
@@ -88,6 +88,6 @@ def parse_file_path(path: str) -> tuple[Purpose, Category, str]:
     purpose, category, name = parts
     if purpose not in Purpose.__members__ or category not in Category.__members__:
         raise Forbidden("invalid file path")
-    if not _SAVED_NAME.match(name) or ".." in name or name.endswith(MANIFEST_SUFFIX):
+    if not _SAVED_NAME.fullmatch(name) or ".." in name or name.endswith(MANIFEST_SUFFIX):
         raise Forbidden("invalid file path")
     return Purpose(purpose), Category(category), name

@@ -4,7 +4,7 @@ import re
 
 from service.errors import RangeNotSatisfiable
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")  # fullmatch, ASCII digits only
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -14,7 +14,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     RFC allows; a well-formed range outside the file is a 416."""
     if not header:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip(" \t"))
     if not match or match.group(1) == match.group(2) == "":
         return None
     first, last = match.groups()

@@ -17,11 +17,11 @@ from service.storage.index import StreamEntry
 from service.storage.queue import JobQueue
 from service.storage.redis import translate_errors
 
-STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
+STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")  # fullmatch, ASCII digits only
 
 
 def check_stream_id(value: str) -> str:
-    if not STREAM_ID.match(value):
+    if not STREAM_ID.fullmatch(value):
         raise InvalidInput(f"invalid event id {value!r}: expected <milliseconds>-<sequence>")
     return value
 

@@ -254,8 +254,8 @@ class FileStore:
     ) -> tuple[int, list[dict[str, Any]]]:
         return await self.index.page(purpose, category, limit, offset, status)
 
-    async def stats(self) -> dict[str, Any]:
-        return await self.index.stats()
+    async def stats(self, only: Purpose | None = None) -> dict[str, Any]:
+        return await self.index.stats(only)
 
     async def manifests(self) -> list[FileRecord]:
         """Every manifest in every purpose bucket, read concurrently."""

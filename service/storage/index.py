@@ -202,11 +202,11 @@ class Index:
             raws = await self.client.mget([self._entry_key(p) for p in paths]) if paths else []
         return total, [json.loads(raw) for raw in raws if raw]
 
-    async def stats(self) -> dict[str, Any]:
-        """The nested counters of the contract's ``/stats``."""
+    async def stats(self, only: Purpose | None = None) -> dict[str, Any]:
+        """The nested counters of the contract's ``/stats`` (of one purpose only, if given)."""
         async with translate_errors("read stats"):
             counters = await self.client.hgetall(self._stats_key)
-        return build_stats(counters)
+        return build_stats(counters, only)
 
     async def rebuild(self, records: Iterable[FileRecord]) -> int:
         """Replace the whole index with exactly ``records`` in one transaction."""
@@ -236,11 +236,12 @@ class Index:
         return len(records)
 
 
-def build_stats(counters: dict[str, str]) -> dict[str, Any]:
+def build_stats(counters: dict[str, str], only: Purpose | None = None) -> dict[str, Any]:
     """Counters ``<purpose>:<category>:count|size`` → the contract's nested shape.
 
     Both purposes are always present (zero when empty) so clients can index them;
-    categories appear once they hold a file."""
+    categories appear once they hold a file. With ``only`` (a purpose-bound API key) the
+    other purpose counts as empty: zeroed, and left out of the totals and categories."""
     by_purpose: dict[str, Any] = {
         p.value: {"count": 0, "size": 0, "by_category": {}} for p in Purpose
     }
@@ -248,7 +249,8 @@ def build_stats(counters: dict[str, str]) -> dict[str, Any]:
     for field, raw in sorted(counters.items()):
         purpose, category, kind = field.split(":")
         value = int(raw)
-        if purpose not in by_purpose or (kind == "count" and value == 0):
+        if purpose not in by_purpose or (only is not None and purpose != only.value) or (
+                kind == "count" and value == 0):
             continue
         if kind == "size" and int(counters.get(f"{purpose}:{category}:count", 0)) == 0:
             continue

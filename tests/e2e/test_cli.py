@@ -151,6 +151,9 @@ def test_errors_are_one_readable_line(depot, tmp_path):
     ]
     bad = depot("upload", str(tmp_path), "--metadata", "[1, 2]")
     assert bad.returncode == 1 and "--metadata must be a JSON object" in bad.stderr
+    for number in ("NaN", "1e999"):  # not JSON numbers: refused before any request (the server says 400)
+        nan = depot("upload", str(tmp_path), "--metadata", f'{{"a": {number}}}')
+        assert nan.returncode == 1 and "--metadata is not valid JSON" in nan.stderr
 
 
 class Recorder(BaseHTTPRequestHandler):

@@ -36,6 +36,7 @@ EXPECTED_STATUS = {
     "DependencyDown": 503,
     "RangeNotSatisfiable": 416,
     "Transient": 503,
+    "RequestTimeout": 408,
 }
 
 

@@ -3,11 +3,13 @@
 from typing import Annotated
 from urllib.parse import quote
 
-from litestar import Controller, Request, Response, delete, get
+from litestar import Controller, Request, Response, delete, get, head
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Stream
+from litestar.serialization import encode_json
 
+from service.api.auth import bound_purpose
 from service.api.schemas import (
     ErrorBody,
     FileList,
@@ -19,6 +21,7 @@ from service.api.schemas import (
     StatsResponse,
 )
 from service.domain.categories import Category, Purpose
+from service.domain.conditional import none_match
 from service.domain.events import FileDeleted
 from service.domain.ranges import parse_range
 from service.domain.records import FileRecord, Status
@@ -75,6 +78,7 @@ class FilesController(Controller):
         responses={
             200: ResponseSpec(MetadataResponse, description="the file (or its metadata with ?metadata=true)"),
             206: ResponseSpec(bytes, description="a byte range of the file", media_type="application/octet-stream"),
+            304: ResponseSpec(None, description="If-None-Match names the current ETag (or is *)"),
             416: ResponseSpec(ErrorBody, description="range not satisfiable"),
             **ERRORS,
         },
@@ -87,7 +91,7 @@ class FilesController(Controller):
         if metadata:
             return Response(MetadataResponse(metadata=FileMetadata(**record.metadata_view())))
         headers = download_headers(record)
-        if request.headers.get("if-none-match") == headers["ETag"]:
+        if none_match(request.headers.getall("if-none-match", []), headers["ETag"]):
             return Response(b"", status_code=304, headers=headers)
         wanted = parse_range(request.headers.get("range"), record.size)
         if record.size == 0:
@@ -102,6 +106,31 @@ class FilesController(Controller):
             status_code=206 if wanted else 200,
         )
 
+    @head(
+        "/files/{file_path:path}",
+        operation_id="headFile",
+        responses={
+            304: ResponseSpec(None, description="If-None-Match names the current ETag (or is *)"),
+            **ERRORS,
+        },
+    )
+    async def head_file(
+        self, request: Request, files: FileStore, file_path: str, metadata: bool = False
+    ) -> None:
+        """The headers a ``GET`` would send (Content-Length, ETag, Accept-Ranges, Content-Disposition,
+        Content-Type), without the body and without touching the object. ``Range`` is ignored, as
+        RFC 9110 §14.2 defines it for GET only."""
+        # Litestar wants HEAD handlers annotated ``None``; a Response without a body is still allowed.
+        record = await files.record(file_path)
+        if metadata:
+            body = encode_json(MetadataResponse(metadata=FileMetadata(**record.metadata_view())).model_dump(mode="json"))
+            return Response(b"", media_type="application/json", headers={"Content-Length": str(len(body))})
+        headers = download_headers(record)
+        if none_match(request.headers.getall("if-none-match", []), headers["ETag"]):
+            return Response(b"", status_code=304, headers=headers)
+        headers["Content-Length"] = str(record.size)
+        return Response(b"", media_type=record.content_type, headers=headers)
+
     @delete("/files/{file_path:path}", operation_id="deleteFile", status_code=200, responses=ERRORS)
     async def delete_file(self, files: FileStore, emitter: Emitter, file_path: str) -> Message:
         """Delete a file, its manifest and its index entry (announced as ``file.deleted``)."""
@@ -113,6 +142,7 @@ class FilesController(Controller):
         return Message(message="File deleted successfully")
 
     @get("/stats", operation_id="getStats", responses=ERRORS)
-    async def stats(self, files: FileStore) -> StatsResponse:
-        """Counts and sizes by purpose and category, from the index."""
-        return StatsResponse(stats=Stats(**await files.stats()))
+    async def stats(self, request: Request, files: FileStore) -> StatsResponse:
+        """Counts and sizes by purpose and category, from the index. A purpose-bound API key sees
+        only its purpose: the other one is zeroed and left out of the totals and categories."""
+        return StatsResponse(stats=Stats(**await files.stats(bound_purpose(request))))

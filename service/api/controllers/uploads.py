@@ -43,7 +43,7 @@ class UploadController(Controller):
         batch each file succeeds or fails on its own and the response lists a result per
         file. Each stored file is queued for ingestion and announced as ``file.uploaded``."""
         header = request.headers.get("content-length", "")
-        announced = int(header) if header.isdigit() else None
+        announced = int(header) if header.isascii() and header.isdigit() else None
         if announced is not None and announced > request_limit(settings):
             raise TooLarge(f"file exceeds the upload limit of {settings.max_upload_size} bytes")
         if announced is None or announced > settings.part_size:
