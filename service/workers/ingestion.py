@@ -74,8 +74,8 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
         log.exception("parsing %s failed unexpectedly", path)
         record.status, record.error = Status.failed, f"internal parser error ({type(exc).__name__})"
     record.processed_at = format_time(utc_now())
-    if not await _save(files, record):
-        return "deleted"
+    if not await _save(files, record) or await files.index.buried(path):
+        return "deleted"  # no file.processed for a file deleted meanwhile
     event = FileProcessed.of(record, summary=record.summary) if record.status is Status.done else \
         FileFailed.of(record, error=record.error)
     await ctx["emitter"].emit(event)

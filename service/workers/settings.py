@@ -6,13 +6,14 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.constants import default_queue_name
+from arq.cron import cron
 from arq.worker import async_check_health, func
 
 from service.settings import Settings, get_settings
 from service.storage.files import FileStore
 from service.storage.index import Index
 from service.storage.objects import ObjectStore
-from service.workers import ingestion, jobs, model_imports
+from service.workers import ingestion, jobs, model_imports, sweeper
 
 JOB_TIMEOUT = 3600  # seconds; the chart's terminationGracePeriodSeconds follows job_completion_wait
 HEALTH_CHECK_INTERVAL = 15  # seconds; the record expires 1 s later, so a stuck worker fails its probe
@@ -40,6 +41,10 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "functions": [
             jobs.import_model_job, jobs.reindex, jobs.process_file, jobs.dispatch_event,
             func(jobs.deliver_webhook, max_tries=settings.webhook_max_tries),
+        ],
+        "cron_jobs": [  # the sweeper (README "Reliability"); arq runs each once per slot across replicas
+            cron(sweeper.requeue_lost, name="requeue_lost", minute=set(range(0, 60, 5)), run_at_startup=False),
+            cron(sweeper.clean_stale_uploads, name="clean_stale_uploads", minute={17}),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -1,0 +1,47 @@
+"""Periodic clean-up (arq cron): nothing a crash or a lost job leaves behind stays forever.
+
+- ``clean_stale_uploads``: aborts multipart uploads older than ``stale_upload_age`` in every
+  Depot bucket (a killed API or worker leaves them open; SeaweedFS has no lifecycle rule for
+  them) and removes staged model ZIPs (``_uploads/``) of that age whose task is not running.
+- ``requeue_lost``: queues the ingestion of files still ``pending`` after
+  ``pending_requeue_after`` whose job is gone (Redis refused it, or it was lost). The job id is
+  the upload's, so a job still queued or running is never doubled.
+
+Each is a cron job with arq's deterministic id per run, so one replica runs it at a time."""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from service.domain.records import utc_now
+from service.storage.files import FileStore
+from service.storage.models import ModelStore
+from service.storage.queue import JobQueue
+
+log = logging.getLogger("depot.sweeper")
+
+
+async def clean_stale_uploads(ctx: dict[str, Any]) -> dict[str, int]:
+    files: FileStore = ctx["files"]
+    models: ModelStore = ctx["models"]
+    before = utc_now() - timedelta(seconds=ctx["settings"].stale_upload_age)
+    aborted = []
+    for bucket in [*files.buckets(), models.bucket]:
+        aborted += [f"{bucket}/{key}" for key in await files.objects.abort_stale_uploads(bucket, before)]
+    staged = await models.discard_stale_uploads(before)
+    if aborted or staged:
+        log.warning("aborted stale multipart uploads %s; removed staged ZIPs %s", aborted, staged)
+    return {"aborted_uploads": len(aborted), "removed_staged": len(staged)}
+
+
+async def requeue_lost(ctx: dict[str, Any]) -> int:
+    files: FileStore = ctx["files"]
+    queue = JobQueue(files.index.client)
+    before = utc_now() - timedelta(seconds=ctx["settings"].pending_requeue_after)
+    requeued = []
+    async for path in files.stale_pending(before):
+        if await queue.enqueue("process_file", path, None, job_id=f"process:{path}"):
+            requeued.append(path)
+    if requeued:
+        log.warning("queued the lost ingestion of %d file(s): %s", len(requeued), requeued[:20])
+    return len(requeued)
