@@ -264,6 +264,28 @@ class FileStore:
     ) -> tuple[int, list[dict[str, Any]]]:
         return await self.index.page(purpose, category, limit, offset, status)
 
+    async def purge_deleted(self) -> int:
+        """Remove again the S3 keys of every file deleted within the tombstones' lifetime: closes
+        the one gap of the write-then-recheck rule, a writer killed between the two. Saved names
+        are never reused, so this can only remove what was deleted. Returns the keys asked for."""
+        batches: dict[str, list[str]] = {}
+        sent = 0
+        async for path in self.index.buried_paths():
+            try:
+                purpose, category, name = parse_file_path(path)
+            except DepotError:
+                continue
+            batch = batches.setdefault(self.bucket_for(purpose), [])
+            batch += [manifest_key(category, name), object_key(category, name)]
+            if len(batch) >= 1000:
+                await self.objects.delete(self.bucket_for(purpose), batch)
+                sent, batch[:] = sent + len(batch), []
+        for bucket, batch in batches.items():
+            if batch:
+                await self.objects.delete(bucket, batch)
+                sent += len(batch)
+        return sent
+
     def stale_pending(self, uploaded_before: datetime) -> AsyncIterator[str]:
         """Paths of files still waiting for ingestion that were stored before ``uploaded_before``."""
         return self.index.pending_before(uploaded_before)

@@ -214,6 +214,13 @@ class Index:
         """True once a DELETE of ``path`` has claimed it: background writers must stop."""
         return await self.tombstones.buried(self.gone_key(path))
 
+    async def buried_paths(self) -> AsyncIterator[str]:
+        """Paths of the files deleted within the tombstones' lifetime (the sweeper's re-check)."""
+        start = len(self.gone_key(""))
+        async with translate_errors("list tombstones"):
+            async for key in self.client.scan_iter(self.gone_key("*"), count=1000):
+                yield key[start:]
+
     async def pending_before(self, moment: datetime, page: int = 1000) -> AsyncIterator[str]:
         """Paths still ``pending`` that were uploaded before ``moment``, oldest first, paged."""
         order, top = self._order_key(status=Status.pending), time_score(format_time(moment))

@@ -161,7 +161,8 @@ class ModelStore:
 
     async def _check_alive(self, mid: str, task_id: str) -> None:
         if await self.deleted(mid, task_id):
-            await self._remove_objects(mid)
+            if await self.claimed_by(mid) in (None, task_id):  # no newer import of this id began
+                await self._remove_objects(mid)
             raise NotFound(f"model {mid} was deleted")
 
     async def _remove_objects(self, mid: str) -> None:
@@ -210,9 +211,11 @@ class ModelStore:
         concurrent DELETEs and stops the importing task from writing the model again."""
         manifest = await self.find_manifest(mid)
         owner = await self.claimed_by(mid)
-        if manifest is None:
-            if owner is not None and (await self.active_task(owner)) is not None:
+        if manifest is None and owner is not None:
+            if (await self.active_task(owner)) is not None:
                 raise Conflict(f"model {mid} is still being imported")
+            manifest = await self.find_manifest(mid)  # the import may have ended since the first look
+        if manifest is None:
             if owner is None or not await self.deleted(mid, owner):
                 raise NotFound(f"model {mid} not found")
             task_id = owner  # a delete that failed midway: resumed below

@@ -31,7 +31,8 @@ async def clean_stale_uploads(ctx: dict[str, Any]) -> dict[str, int]:
     staged = await models.discard_stale_uploads(before)
     if aborted or staged:
         log.warning("aborted stale multipart uploads %s; removed staged ZIPs %s", aborted, staged)
-    return {"aborted_uploads": len(aborted), "removed_staged": len(staged)}
+    purged = await files.purge_deleted()
+    return {"aborted_uploads": len(aborted), "removed_staged": len(staged), "purged_keys": purged}
 
 
 async def requeue_lost(ctx: dict[str, Any]) -> int:
