@@ -7,8 +7,8 @@ Any failure undoes the steps already taken, so nothing is ever half-visible."""
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass, field
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +25,8 @@ from service.errors import Conflict, DepotError, NotFound, TooLarge
 from service.settings import Settings
 from service.storage.events import EventLog
 from service.storage.index import Index
-from service.storage.tombstones import Claim
 from service.storage.objects import ObjectInfo, ObjectStore, ObjectWriter
+from service.storage.tombstones import Claim
 
 
 @dataclass
@@ -235,14 +235,16 @@ class FileStore:
         path = file_path(purpose, category, name)  # canonical: no leading slash
         bucket, gone = self.bucket_for(purpose), self.index.gone_key(path)
         claim = await self.index.claim_delete(purpose, category, path)
-        if claim is Claim.LOST:
+        keys = [manifest_key(category, name), object_key(category, name)]
+        if claim is Claim.LOST:  # deleted by another DELETE; what a killed writer put back goes too
+            await self.objects.delete(bucket, keys)
             raise NotFound(f"{path} not found")
         try:
             if claim is not Claim.INDEXED and await self.objects.head(bucket, manifest_key(category, name)) is None:
                 if claim is Claim.FRESH:  # nothing was there: leave no tombstone behind
                     await self.index.tombstones.release(gone)
                     raise NotFound(f"{path} not found")
-            await self.objects.delete(bucket, [manifest_key(category, name), object_key(category, name)])
+            await self.objects.delete(bucket, keys)
         except NotFound:
             raise
         except BaseException:

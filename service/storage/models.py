@@ -226,7 +226,9 @@ class ModelStore:
         keys = self._entry_keys(mid, source)
         async with redis_errors("unindex model"):
             claim = Claim.of(await self._claim_delete(keys=keys, args=[task_id, TOMBSTONE_TTL, DELETE_LEASE_MS, mid]))
-        if claim is Claim.LOST:
+        if claim is Claim.LOST:  # deleted by another DELETE; what a killed writer put back goes too
+            if manifest is not None and await self.claimed_by(mid) in (None, task_id):
+                await self._remove_objects(mid)
             raise NotFound(f"model {mid} not found")
         try:
             await self._remove_objects(mid)

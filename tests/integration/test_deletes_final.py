@@ -183,8 +183,12 @@ def test_late_background_writes_never_bring_a_deleted_file_back(client, settings
     assert client.get(f"/api/v1/data/files/{path}", params={"metadata": "true"}).status_code == 404
     assert leftover_keys(redis_client) == []
     assert events_of(redis_client, "training.ready") == []
-    # Deleted means deleted: a second DELETE is 404, and the tombstone does not block new uploads.
+    # Deleted means deleted: a second DELETE is 404 and removes what a killed writer put back ...
+    manifest = f"{path.split('/', 1)[1]}.meta.json"
+    s3.put_object(Bucket=settings.bucket("training"), Key=manifest, Body=b"{}")
     assert client.delete(f"/api/v1/data/files/{path}").status_code == 404
+    assert stored_keys(s3, settings.bucket("training")) == []
+    # ... and the tombstone does not block new uploads.
     assert client.post("/api/v1/data/upload", files={"file": ("late.txt", b"late bytes")},
                        data={"purpose": "training"}).status_code == 201
 
