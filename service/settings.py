@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # Background worker (the chart derives the pod's terminationGracePeriodSeconds from this)
     worker_job_completion_wait: int = Field(60, ge=0, description="seconds running jobs get to finish on SIGTERM")
     worker_max_jobs: int = Field(32, ge=1, le=1000, description="jobs one worker process runs at once")
+    stale_upload_age: int = Field(86_400, ge=0, description="seconds after which the sweeper aborts an open "
+                                  "multipart upload and removes a staged model ZIP whose task is not running")
+    pending_requeue_after: int = Field(900, ge=0, description="seconds a stored file may stay pending with no "
+                                       "ingestion job queued before the sweeper queues it again")
 
     # Upstreams for model imports
     hf_endpoint: str = "https://huggingface.co"

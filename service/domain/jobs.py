@@ -5,3 +5,7 @@ REINDEX = "reindex"
 PROCESS_FILE = "process_file"
 DISPATCH_EVENT = "dispatch_event"
 DELIVER_WEBHOOK = "deliver_webhook"
+
+# the sweeper's cron jobs (service.workers.sweeper)
+CLEAN_STALE_UPLOADS = "clean_stale_uploads"
+REQUEUE_LOST = "requeue_lost"

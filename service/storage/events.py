@@ -78,7 +78,8 @@ class Emitter:
         """Queue the handlers of one stored event (a deterministic job id: queued once)."""
         await self.queue.enqueue(DISPATCH_EVENT, event_id, job_id=f"event:{event_id}")
 
-    async def process(self, path: str, uploaded_event: str | None) -> None:
+    async def process(self, path: str, uploaded_event: str | None) -> bool:
         """Queue the ingestion parse of a stored file, which first queues the delivery of its
-        ``file.uploaded`` event: one job per upload instead of two (bench/results.md)."""
-        await self.queue.enqueue(PROCESS_FILE, path, uploaded_event, job_id=f"process:{path}")
+        ``file.uploaded`` event: one job per upload instead of two (bench/results.md).
+        False when that file's job is already queued (or its result still kept)."""
+        return await self.queue.enqueue(PROCESS_FILE, path, uploaded_event, job_id=f"process:{path}")

@@ -7,7 +7,9 @@ Any failure undoes the steps already taken, so nothing is ever half-visible."""
 import asyncio
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from service.domain.categories import Category, Purpose, content_type_for
@@ -30,6 +32,7 @@ from service.storage.events import EventLog
 from service.storage.index import Index
 from service.storage.objects import ObjectInfo, ObjectStore, ObjectStream, ObjectWriter
 from service.storage.reader import ObjectReader
+from service.storage.tombstones import Claim
 
 
 @dataclass
@@ -185,11 +188,22 @@ class FileStore:
             pass  # the file is stored and indexed; only the duplicate mark is missing
 
     async def _replace_manifest(self, record: FileRecord) -> None:
-        """Rewrite the manifest of a stored file (its metadata evolved after the upload)."""
-        await self.objects.replace_bytes(
-            self.bucket_for(record.purpose), manifest_key(record.category, record.filename),
-            record.model_dump_json(indent=2).encode(), "application/json",
-        )
+        """Rewrite the manifest of a stored file (its metadata evolved after the upload).
+
+        A delete may land at any moment (tombstones.py): refused once the file is claimed, and a
+        write that raced the claim is removed again here (``NotFound`` either way)."""
+        await self._check_alive(record)
+        bucket, key = self.bucket_for(record.purpose), manifest_key(record.category, record.filename)
+        await self.objects.replace_bytes(bucket, key, record.model_dump_json(indent=2).encode(), "application/json")
+        await self._check_alive(record)
+
+    async def _check_alive(self, record: FileRecord) -> None:
+        """``NotFound`` when a DELETE claimed the file; its keys are removed again first, since
+        the caller may have written one after the DELETE removed them."""
+        if await self.index.buried(record.path):
+            bucket, key = self.location(record)
+            await self.objects.delete(bucket, [manifest_key(record.category, record.filename), key])
+            raise NotFound(f"{record.path}: deleted")
 
     async def _undo(self, written: list[ObjectInfo]) -> None:
         for info in written:
@@ -207,13 +221,16 @@ class FileStore:
         """Record a processing status change: manifest (the truth) → tag → index entry.
 
         Refuses (``NotFound``) when the file was deleted meanwhile, so a late job never
-        brings back the manifest of a deleted file."""
+        brings back anything of a deleted file: the manifest write is checked against the
+        tombstone (``_replace_manifest``), a tag write cannot create an object, and the index
+        script only updates an entry that still exists."""
         bucket, key = self.location(record)
         if await self.objects.head(bucket, key) is None:
             raise NotFound(f"{record.path}: deleted while processing")
         await self._replace_manifest(record)
         await self.objects.set_tags(bucket, key, self.tags_of(record))
-        await self.index.set_status(record)
+        if not await self.index.set_status(record):
+            await self._check_alive(record)
 
     # read ---------------------------------------------------------------------
     async def record(self, path: str) -> FileRecord:
@@ -231,21 +248,36 @@ class FileStore:
         return await self.objects.open_read(bucket, key, start, end)
 
     async def delete(self, path: str) -> tuple[Purpose, Category, str]:
-        """Delete object, manifest and index entry; the manifest goes first so a crash
-        midway leaves at most an invisible orphan object, never a visible broken file.
-        Returns the file's purpose, category and canonical path."""
+        """Delete a file for good: claim its tombstone and unindex it (one atomic step, so of
+        concurrent DELETEs exactly one wins and the others get 404), then remove manifest and
+        object. Returns the file's purpose, category and canonical path."""
         purpose, category, name = parse_file_path(path)
         path = file_path(purpose, category, name)  # canonical: no leading slash
-        indexed = await self.index.get(path)
-        bucket = self.bucket_for(purpose)
+        bucket, gone = self.bucket_for(purpose), self.index.gone_key(path)
+        claim = await self.index.claim_delete(purpose, category, path)
+        keys = [manifest_key(category, name), object_key(category, name)]
+        if claim is Claim.LOST:  # deleted by another DELETE; what a killed writer put back goes too
+            await self.objects.delete(bucket, keys)
+            raise NotFound(f"{path} not found")
         try:
-            await self.objects.get_json(bucket, manifest_key(category, name))
+            if claim is not Claim.INDEXED and await self.objects.head(bucket, manifest_key(category, name)) is None:
+                if claim is Claim.FRESH:  # nothing was there: leave no tombstone behind
+                    await self.index.tombstones.release(gone)
+                    raise NotFound(f"{path} not found")
+            await self.objects.delete(bucket, keys)
         except NotFound:
-            if indexed is None:
-                raise
-        await self.objects.delete(bucket, [manifest_key(category, name), object_key(category, name)])
-        await self.index.remove(purpose, category, path)
+            raise
+        except BaseException:
+            await asyncio.shield(self._retry_later(gone))
+            raise
+        await self.index.tombstones.finish(gone)
         return purpose, category, path
+
+    async def _retry_later(self, gone: str) -> None:
+        try:
+            await self.index.tombstones.retry(gone)
+        except DepotError:
+            pass  # the claim's lease lapses and the next DELETE takes over
 
     # index --------------------------------------------------------------------
     async def page(
@@ -253,6 +285,44 @@ class FileStore:
         status: Status | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         return await self.index.page(purpose, category, limit, offset, status)
+
+    async def purge_deleted(self) -> int:
+        """Remove again the S3 keys of every file deleted within the tombstones' lifetime: closes
+        the one gap of the write-then-recheck rule, a writer killed between the two. Saved names
+        are never reused, so this can only remove what was deleted. Returns the keys asked for."""
+        batches: dict[str, list[str]] = {}
+        sent = 0
+        async for path in self.index.buried_paths():
+            try:
+                purpose, category, name = parse_file_path(path)
+            except DepotError:
+                continue
+            batch = batches.setdefault(self.bucket_for(purpose), [])
+            batch += [manifest_key(category, name), object_key(category, name)]
+            if len(batch) >= 1000:
+                await self.objects.delete(self.bucket_for(purpose), batch)
+                sent, batch[:] = sent + len(batch), []
+        for bucket, batch in batches.items():
+            if batch:
+                await self.objects.delete(bucket, batch)
+                sent += len(batch)
+        return sent
+
+    async def deleted(self, path: str) -> bool:
+        """True once a DELETE claimed ``path``: a background job must not announce it."""
+        return await self.index.buried(path)
+
+    async def abort_uploads_begun_before(self, before: datetime) -> list[str]:
+        """Abort the multipart uploads begun before ``before`` in the purpose buckets (a killed
+        writer's); returns them as ``<bucket>/<key>``."""
+        aborted = []
+        for bucket in self.buckets():
+            aborted += [f"{bucket}/{key}" for key in await self.objects.abort_stale_uploads(bucket, before)]
+        return aborted
+
+    def stale_pending(self, uploaded_before: datetime) -> AsyncIterator[str]:
+        """Paths of files still waiting for ingestion that were stored before ``uploaded_before``."""
+        return self.index.pending_before(uploaded_before)
 
     async def stats(self, only: Purpose | None = None) -> dict[str, Any]:
         return await self.index.stats(only)

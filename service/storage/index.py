@@ -8,16 +8,19 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as redis
 
 from service.domain.categories import Category, Purpose
-from service.domain.records import FileRecord, Status, time_score
+from service.domain.records import FileRecord, Status, format_time, time_score
 from service.errors import Conflict
 from service.storage.redis import open_redis, translate_errors
+from service.storage.tombstones import CLAIM_LUA, DELETE_LEASE_MS, TOMBSTONE_TTL, Claim, Tombstones, file_tombstone
 
 _ADD = """
+if redis.call('EXISTS', KEYS[12]) == 1 then return {-2, '', ''} end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, '', ''} end
 local first = redis.call('ZRANGE', KEYS[11], 0, 0)[1] or ''
 if ARGV[6] == '1' and first ~= '' then return {-1, first, ''} end
@@ -27,20 +30,25 @@ for i = 7, 11 do redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) end
 redis.call('HINCRBY', KEYS[6], ARGV[4] .. ':count', 1)
 redis.call('HINCRBY', KEYS[6], ARGV[4] .. ':size', ARGV[5])
 local id = ''
-if KEYS[12] then id = redis.call('XADD', KEYS[12], 'MAXLEN', '~', ARGV[7], '*', 'type', ARGV[8], 'data', ARGV[9]) end
+if KEYS[13] then id = redis.call('XADD', KEYS[13], 'MAXLEN', '~', ARGV[7], '*', 'type', ARGV[8], 'data', ARGV[9]) end
 return {1, first, id}
 """
 
-_REMOVE = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
+# A DELETE's claim (see tombstones.py) and, if the file is indexed, its removal, in one step:
+# exactly one of concurrent DELETEs wins, and no background write can index the file again.
+_CLAIM_DELETE = CLAIM_LUA + """
+local taken = claim(KEYS[1], '', ARGV[3], ARGV[4])
+if not taken then return false end
+local raw = redis.call('GET', KEYS[2])
+if not raw then return taken end
 local entry = cjson.decode(raw)
-redis.call('DEL', KEYS[1])
-for i = 2, 5 do redis.call('ZREM', KEYS[i], ARGV[1]) end
-for i = 7, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
-redis.call('HINCRBY', KEYS[6], ARGV[2] .. ':count', -1)
-redis.call('HINCRBY', KEYS[6], ARGV[2] .. ':size', -tonumber(entry['size']))
-return 1
+redis.call('DEL', KEYS[2])
+for i = 3, 6 do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = 8, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+redis.call('HINCRBY', KEYS[7], ARGV[2] .. ':count', -1)
+redis.call('HINCRBY', KEYS[7], ARGV[2] .. ':size', -tonumber(entry['size']))
+redis.call('ZREM', ARGV[5] .. entry['hash'], ARGV[1])  -- the hash lookup, named by the entry
+return 'indexed'
 """
 
 # Move a file between the status sets (KEYS[3..6]: its new status; KEYS[7..]: every status).
@@ -72,7 +80,8 @@ class Index:
         self.client = client
         self.prefix = prefix
         self._add = client.register_script(_ADD)
-        self._remove = client.register_script(_REMOVE)
+        self._claim_delete = client.register_script(_CLAIM_DELETE)
+        self.tombstones = Tombstones(client)
         self._status = client.register_script(_STATUS)
 
     @classmethod
@@ -84,6 +93,10 @@ class Index:
     # key layout -----------------------------------------------------------------
     def _entry_key(self, path: str) -> str:
         return f"{self.prefix}file:{path}"
+
+    def gone_key(self, path: str) -> str:
+        """The tombstone of a deleted file (tombstones.py)."""
+        return file_tombstone(self.prefix, path)
 
     def _order_key(
         self, purpose: Purpose | None = None, category: Category | None = None, status: Status | None = None
@@ -147,13 +160,15 @@ class Index:
         async with translate_errors("index file"):
             keys = self._keys_for(record.purpose, record.category, record.path)
             keys += self._status_keys(record.purpose, record.category, record.status)
-            keys.append(self._hash_key(record.purpose, record.hash))
+            keys += [self._hash_key(record.purpose, record.hash), self.gone_key(record.path)]
             if event is not None:
                 keys.append(event.key)
                 args += [event.max_len, event.type, event.data]
             added, first, event_id = await self._add(keys=keys, args=args)
         if added == -1:
             raise Conflict(f"this content is already stored as {first}")
+        if added == -2:
+            raise Conflict(f"{record.path} was deleted while it was being stored")
         return added == 1, (first or None) if first != record.path else None, event_id or None
 
     async def set_status(self, record: FileRecord) -> bool:
@@ -171,17 +186,39 @@ class Index:
             found = await self.client.zrange(self._hash_key(purpose, digest), 0, 0)
         return found[0] if found else None
 
-    async def remove(self, purpose: Purpose, category: Category, path: str) -> bool:
-        """Forget a file; False when it was not indexed."""
-        entry = await self.get(path)
-        if entry is None:
-            return False
+    async def claim_delete(self, purpose: Purpose, category: Category, path: str) -> Claim:
+        """Claim the deletion of a file (its tombstone) and unindex it, atomically."""
+        keys = [self.gone_key(path), *self._keys_for(purpose, category, path)]
+        for status in Status:
+            keys += self._status_keys(purpose, category, status)
+        args = [path, f"{purpose.value}:{category.value}", TOMBSTONE_TTL, DELETE_LEASE_MS,
+                self._hash_key(purpose, "")]
         async with translate_errors("unindex file"):
-            keys = self._keys_for(purpose, category, path)
-            for status in Status:
-                keys += self._status_keys(purpose, category, status)
-            keys.append(self._hash_key(purpose, entry["hash"]))
-            return bool(await self._remove(keys=keys, args=[path, f"{purpose.value}:{category.value}"]))
+            return Claim.of(await self._claim_delete(keys=keys, args=args))
+
+    async def buried(self, path: str) -> bool:
+        """True once a DELETE of ``path`` has claimed it: background writers must stop."""
+        return await self.tombstones.buried(self.gone_key(path))
+
+    async def buried_paths(self) -> AsyncIterator[str]:
+        """Paths of the files deleted within the tombstones' lifetime (the sweeper's re-check)."""
+        start = len(self.gone_key(""))
+        async with translate_errors("list tombstones"):
+            async for key in self.client.scan_iter(self.gone_key("*"), count=1000):
+                yield key[start:]
+
+    async def pending_before(self, moment: datetime, page: int = 1000) -> AsyncIterator[str]:
+        """Paths still ``pending`` that were uploaded before ``moment``, oldest first, paged."""
+        order, top = self._order_key(status=Status.pending), time_score(format_time(moment))
+        offset = 0
+        while True:
+            async with translate_errors("list pending files"):
+                paths = await self.client.zrangebyscore(order, "-inf", top, start=offset, num=page)
+            for path in paths:
+                yield path
+            if len(paths) < page:
+                return
+            offset += page
 
     async def get(self, path: str) -> dict[str, Any] | None:
         async with translate_errors("read index"):
@@ -212,6 +249,9 @@ class Index:
         """Replace the whole index with exactly ``records`` in one transaction."""
         records = list(records)
         async with translate_errors("rebuild index"):
+            if records:  # files deleted while the manifests were read stay deleted
+                gone = await self.client.mget([self.gone_key(r.path) for r in records])
+                records = [r for r, buried in zip(records, gone, strict=True) if buried is None]
             stale = [key async for key in self.client.scan_iter(f"{self.prefix}file:*", count=1000)]
             stale += [key async for key in self.client.scan_iter(f"{self.prefix}idx:*", count=1000)]
             stale += [key async for key in self.client.scan_iter(f"{self.prefix}hash:*", count=1000)]

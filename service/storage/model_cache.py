@@ -6,6 +6,7 @@ least-recently-used order and a running total. Past ``DEPOT_MODEL_CACHE_BYTES`` 
 entries are dropped. Losing the Redis part only costs downloads, never correctness: a
 hit whose objects have vanished is treated as a miss."""
 
+import asyncio
 import json
 import time
 
@@ -59,9 +60,13 @@ class ModelCache:
         size = sum(f.size for f in files)
         if self.budget <= 0 or size > self.budget or await self.lookup(entry) is not None:
             return False
-        for f in files:
-            info = ObjectInfo(self.bucket, source_prefix + f.path, f.size)
-            await self.objects.copy(info, self.bucket, self._object(entry, f.path), overwrite=True)
+        try:
+            for f in files:
+                info = ObjectInfo(self.bucket, source_prefix + f.path, f.size)
+                await self.objects.copy(info, self.bucket, self._object(entry, f.path), overwrite=True)
+        except BaseException:  # e.g. the model was deleted meanwhile: keep no partial copy
+            await asyncio.shield(self.objects.delete_prefix(self.bucket, f"{CACHE_PREFIX}{entry}/"))
+            raise
         record = json.dumps({"size": size, "files": [f.model_dump() for f in files]})
         async with redis_errors("write model cache"):
             async with self.client.pipeline(transaction=True) as pipe:

@@ -5,14 +5,17 @@ id>`` (the task that imports or imported it: the 409 check, taken atomically for
 of a request at once), ``model:<id>`` (a list entry) and the ``idx:*`` sorted sets for pages.
 A model exists once its manifest exists: files are written first, the manifest last."""
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterable, Callable
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as redis
 
 from service.domain.models import (
+    UPLOADS_PREFIX,
     ModelManifest,
     Source,
     TaskRecord,
@@ -25,11 +28,12 @@ from service.domain.models import (
 )
 from service.domain.naming import MANIFEST_SUFFIX
 from service.domain.records import format_time, time_score, utc_now
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, DepotError, NotFound
 from service.settings import Settings
 from service.storage.objects import ObjectStore, ObjectWriter
 from service.storage.reader import ObjectReader
 from service.storage.redis import translate_errors as redis_errors
+from service.storage.tombstones import CLAIM_LUA, DELETE_LEASE_MS, TOMBSTONE_TTL, Claim, Tombstones
 
 _CLAIM = """
 for i = 1, #KEYS do
@@ -48,6 +52,28 @@ end
 return n
 """
 
+# A model's index entry, written only while no DELETE has claimed the model from this task
+# (KEYS: tombstone, entry, order all, order of the source, claim; ARGV: task, entry, score, id).
+_INDEX = CLAIM_LUA + """
+if buried(KEYS[1], ARGV[1]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+redis.call('SET', KEYS[5], ARGV[1])
+return 1
+"""
+
+# A DELETE's claim of a model imported by task ARGV[1] and its unindexing, in one step (the
+# claim key stays until the files are gone, so no new import writes under the prefix meanwhile).
+_CLAIM_DELETE = CLAIM_LUA + """
+local taken = claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+if not taken then return false end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[4])
+redis.call('ZREM', KEYS[4], ARGV[4])
+return taken
+"""
+
 JSON = "application/json"
 
 
@@ -61,6 +87,9 @@ class ModelStore:
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self.reader = ObjectReader(objects)  # ranged reads of a staged ZIP (``service.upstreams.zip_archive``)
+        self._index_script = client.register_script(_INDEX)
+        self._claim_delete = client.register_script(_CLAIM_DELETE)
+        self.tombstones = Tombstones(client)
 
     def _key(self, kind: str, name: str = "") -> str:
         return f"{self.prefix}{kind}:{name}" if name else f"{self.prefix}{kind}"
@@ -115,7 +144,11 @@ class ModelStore:
             return None
 
     async def publish(self, manifest: ModelManifest) -> ModelManifest:
-        """Write the manifest (the completion mark) and index it; a rerun finds its own mark."""
+        """Write the manifest (the completion mark) and index it; a rerun finds its own mark.
+
+        ``NotFound`` when a DELETE claimed the model from this task meanwhile: what the write
+        brought back is removed again (tombstones.py)."""
+        await self._check_alive(manifest.id, manifest.task_id)
         try:
             await self.objects.put_bytes(self.bucket, manifest_key(manifest.id),
                                          manifest.model_dump_json(indent=2).encode(), JSON)
@@ -125,7 +158,23 @@ class ModelStore:
                 raise Conflict(f"model {manifest.id} already exists") from None
             manifest = existing
         await self._index(manifest)
+        await self._check_alive(manifest.id, manifest.task_id)
         return manifest
+
+    async def deleted(self, mid: str, task_id: str) -> bool:
+        """True once a DELETE claimed the model that ``task_id`` imported: the task must not write it."""
+        return await self.tombstones.buried(self._key("gone", mid), task_id)
+
+    async def _check_alive(self, mid: str, task_id: str) -> None:
+        if await self.deleted(mid, task_id):
+            if await self.claimed_by(mid) in (None, task_id):  # no newer import of this id began
+                await self._remove_objects(mid)
+            raise NotFound(f"model {mid} was deleted")
+
+    async def _remove_objects(self, mid: str) -> None:
+        await self.objects.abort_uploads(self.bucket, files_prefix(mid))
+        await self.objects.delete(self.bucket, [manifest_key(mid)])
+        await self.objects.delete_prefix(self.bucket, files_prefix(mid))
 
     def _queue_index(self, pipe, manifest: ModelManifest) -> None:
         """Queue on ``pipe`` the index entry of one model: its list entry, orders and claim."""
@@ -135,11 +184,15 @@ class ModelStore:
         pipe.zadd(self._key("idx", manifest.source.value), {manifest.id: score})
         pipe.set(self._key("claim", manifest.id), manifest.task_id)
 
-    async def _index(self, manifest: ModelManifest) -> None:
+    def _entry_keys(self, mid: str, source: Source) -> list[str]:
+        return [self._key("gone", mid), self._key("model", mid), self._key("idx", "all"),
+                self._key("idx", source.value)]
+
+    async def _index(self, manifest: ModelManifest) -> bool:
+        keys = [*self._entry_keys(manifest.id, manifest.source), self._key("claim", manifest.id)]
+        args = [manifest.task_id, json.dumps(manifest.list_view()), time_score(manifest.imported_at), manifest.id]
         async with redis_errors("index model"):
-            async with self.client.pipeline(transaction=True) as pipe:
-                self._queue_index(pipe, manifest)
-                await pipe.execute()
+            return bool(await self._index_script(keys=keys, args=args))
 
     async def get_model(self, mid: str) -> ModelManifest:
         manifest = await self.find_manifest(mid)
@@ -158,21 +211,44 @@ class ModelStore:
         return total, [json.loads(raw) for raw in raws if raw]
 
     async def delete_model(self, mid: str) -> None:
-        """Remove files, manifest, index entry and claim; 409 while an import of it runs."""
+        """Remove files, manifest, index entry and claim; 409 while an import of it runs.
+
+        The claim of the delete (one atomic step with the unindexing) picks one winner among
+        concurrent DELETEs and stops the importing task from writing the model again."""
         manifest = await self.find_manifest(mid)
         owner = await self.claimed_by(mid)
-        if manifest is None:
-            if owner is not None and (await self.active_task(owner)) is not None:
+        if manifest is None and owner is not None:
+            if (await self.active_task(owner)) is not None:
                 raise Conflict(f"model {mid} is still being imported")
-            raise NotFound(f"model {mid} not found")
-        await self.objects.delete(self.bucket, [manifest_key(mid)])
-        await self.objects.delete_prefix(self.bucket, files_prefix(mid))
+            manifest = await self.find_manifest(mid)  # the import may have ended since the first look
+        if manifest is None:
+            if owner is None or not await self.deleted(mid, owner):
+                raise NotFound(f"model {mid} not found")
+            task_id = owner  # a delete that failed midway: resumed below
+        else:
+            task_id = manifest.task_id
+        gone = self._key("gone", mid)
+        source = manifest.source if manifest is not None else Source.HUGGINGFACE
+        keys = self._entry_keys(mid, source)
         async with redis_errors("unindex model"):
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self._key("model", mid), self._key("claim", mid))
-                pipe.zrem(self._key("idx", "all"), mid)
-                pipe.zrem(self._key("idx", manifest.source.value), mid)
-                await pipe.execute()
+            claim = Claim.of(await self._claim_delete(keys=keys, args=[task_id, TOMBSTONE_TTL, DELETE_LEASE_MS, mid]))
+        if claim is Claim.LOST:  # deleted by another DELETE; what a killed writer put back goes too
+            if manifest is not None and await self.claimed_by(mid) in (None, task_id):
+                await self._remove_objects(mid)
+            raise NotFound(f"model {mid} not found")
+        try:
+            await self._remove_objects(mid)
+            await self.release([mid], task_id)
+        except BaseException:
+            await asyncio.shield(self._retry_later(gone, task_id))
+            raise
+        await self.tombstones.finish(gone, task_id)
+
+    async def _retry_later(self, gone: str, task_id: str) -> None:
+        try:
+            await self.tombstones.retry(gone, task_id)
+        except DepotError:
+            pass  # the claim's lease lapses and the next DELETE takes over
 
     async def active_task(self, task_id: str) -> TaskRecord | None:
         try:
@@ -188,7 +264,9 @@ class ModelStore:
         manifests = []
         async for info in self.objects.iter_objects(self.bucket, ""):
             if info.key.endswith(MANIFEST_SUFFIX) and not info.key.startswith("_"):
-                manifests.append(ModelManifest.model_validate(await self.objects.get_json(self.bucket, info.key)))
+                manifest = ModelManifest.model_validate(await self.objects.get_json(self.bucket, info.key))
+                if not await self.deleted(manifest.id, manifest.task_id):  # deleted while listed
+                    manifests.append(manifest)
         async with redis_errors("rebuild model index"):
             stale = [k async for k in self.client.scan_iter(f"{self.prefix}model:*", count=1000)]
             stale += [k async for k in self.client.scan_iter(f"{self.prefix}idx:*", count=1000)]
@@ -199,6 +277,22 @@ class ModelStore:
                     self._queue_index(pipe, manifest)
                 await pipe.execute()
         return len(manifests)
+
+    async def abort_uploads_begun_before(self, before: datetime) -> list[str]:
+        """Abort the multipart uploads begun before ``before`` in the models bucket (a killed
+        import's); returns them as ``<bucket>/<key>``."""
+        return [f"{self.bucket}/{key}" for key in await self.objects.abort_stale_uploads(self.bucket, before)]
+
+    async def discard_stale_uploads(self, before: datetime) -> list[str]:
+        """Remove staged ZIPs (``_uploads/``) written before ``before`` whose task is not running:
+        what an API process that crashed mid-request, or a lost task, left behind."""
+        removed = []
+        async for key in self.objects.iter_older(self.bucket, UPLOADS_PREFIX, before):
+            task_id = key.removeprefix(UPLOADS_PREFIX).removesuffix(".zip")
+            if await self.active_task(task_id) is None:
+                await self.objects.delete(self.bucket, [key])
+                removed.append(key)
+        return removed
 
     async def discard_files(self, mid: str) -> None:
         """Remove what a failed import left under the model's prefix (no manifest was written)."""

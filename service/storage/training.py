@@ -12,8 +12,10 @@ from service.domain.categories import Category
 from service.domain.records import format_time, utc_now
 from service.domain.training import Threshold
 from service.storage.redis import translate_errors
+from service.storage.tombstones import file_tombstone
 
 _COUNT = """
+if redis.call('EXISTS', KEYS[4]) == 1 then return false end  -- deleted: never counted again
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return false end
 local files = redis.call('HINCRBY', KEYS[1], 'files', 1)
 local bytes = redis.call('HINCRBY', KEYS[1], 'bytes', ARGV[2])
@@ -44,7 +46,8 @@ class TrainingCounter:
         args = [path, size, threshold.files, threshold.bytes, format_time(utc_now()), self.events_max_len,
                 category.value]
         async with translate_errors("count training data"):
-            return await self._count(keys=self._keys(category), args=args) or None
+            keys = [*self._keys(category), file_tombstone(self.prefix, path)]
+            return await self._count(keys=keys, args=args) or None
 
     async def forget(self, category: Category, path: str) -> None:
         """A deleted file leaves the counted set (it stays bounded by the files that exist)."""

@@ -79,8 +79,8 @@ async def _finish(ctx: dict[str, Any], record: FileRecord, status: Status, error
     record.status, record.error = status, error
     record.processed_at = format_time(utc_now())
     clients: Clients = ctx["clients"]
-    if not await _save(clients.files, record):
-        return "deleted"
+    if not await _save(clients.files, record) or await clients.files.deleted(record.path):
+        return "deleted"  # no file.processed for a file deleted meanwhile
     event = FileProcessed.of(record, summary=record.summary) if record.status is Status.done else \
         FileFailed.of(record, error=record.error)
     await clients.emitter.emit(event)

@@ -145,7 +145,7 @@ async def _store_file(models: ModelStore, mid: str, f: SourceFile, task: TaskRec
 
 async def _write_model(ctx: dict[str, Any], task: TaskRecord, mid: str, name: str,
                        files: Iterable[SourceFile] | AsyncIterable[SourceFile],
-                       requirements: list[list[str]] | None) -> ModelManifest:
+                       requirements: list[list[str]] | None) -> ModelManifest | None:
     models = _clients(ctx).models
     await models.abort_stale_uploads(mid)  # a killed earlier try's leftovers
     written: list[ModelFile] = []
@@ -161,14 +161,26 @@ async def _write_model(ctx: dict[str, Any], task: TaskRecord, mid: str, name: st
 
 
 async def _publish(models: ModelStore, task: TaskRecord, mid: str, name: str,
-                   files: list[ModelFile]) -> ModelManifest:
+                   files: list[ModelFile]) -> ModelManifest | None:
     await models.prune(mid, keep=[f.path for f in files])
     manifest = ModelManifest(
         id=mid, source=task.source, name=name, revision=task.revision, resolved_commit=task.resolved_commit,
         files=sorted(files, key=lambda f: f.path), size=sum(f.size for f in files),
         imported_at=format_time(utc_now()), task_id=task.id,
     )
-    return await models.publish(manifest)
+    try:
+        return await models.publish(manifest)
+    except NotFound:  # deleted as it was published: the delete stands, the task goes on
+        log.info("model %s of task %s was deleted while it was published", mid, task.id)
+        return None
+
+
+async def _republish(models: ModelStore, done: ModelManifest) -> None:
+    """A rerun after the completion mark: make sure it is indexed (unless deleted meanwhile)."""
+    try:
+        await models.publish(done)
+    except NotFound:
+        pass
 
 
 async def _from_upstream(
@@ -181,9 +193,11 @@ async def _from_upstream(
     models: ModelStore = _clients(ctx).models
     cache: ModelCache = _clients(ctx).cache
     mid = task.model_ids[0]
+    if await models.deleted(mid, task.id):
+        return None  # a rerun after the model was deleted: the delete stands
     done = await models.find_manifest(mid)
     if done is not None and done.task_id == task.id:
-        await models.publish(done)  # a rerun after the mark: make sure it is indexed
+        await _republish(models, done)
         return None
     entry = cache.entry_name(task.source, name, task.resolved_commit)
     cached = await cache.lookup(entry)
@@ -192,6 +206,8 @@ async def _from_upstream(
         await _publish(models, task, mid, name, cached)
         return None
     manifest = await _write_model(ctx, task, mid, name, await list_files(), requirements)
+    if manifest is None:
+        return None
 
     async def remember() -> None:
         try:
@@ -232,9 +248,11 @@ async def import_local(ctx: dict[str, Any], task: TaskRecord) -> None:
     key, size = upload_key(task.id), task.details["size"]
     pending = []
     for mid, name in zip(task.model_ids, task.details["names"], strict=True):
+        if await models.deleted(mid, task.id):
+            continue  # a rerun after the model was deleted: the delete stands
         done = await models.find_manifest(mid)
         if done is not None and done.task_id == task.id:
-            await models.publish(done)  # a rerun after the mark: make sure it is indexed
+            await _republish(models, done)
         else:
             pending.append((mid, name))
     if not pending:

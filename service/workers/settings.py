@@ -6,12 +6,13 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.constants import default_queue_name
+from arq.cron import cron
 from arq.worker import func
 
-from service.domain.jobs import DELIVER_WEBHOOK, DISPATCH_EVENT, REINDEX
+from service.domain.jobs import CLEAN_STALE_UPLOADS, DELIVER_WEBHOOK, DISPATCH_EVENT, REINDEX, REQUEUE_LOST
 from service.settings import Settings, get_settings
 from service.wiring import open_clients
-from service.workers import ingestion, jobs
+from service.workers import ingestion, jobs, sweeper
 
 JOB_TIMEOUT = 3600  # seconds; the chart's terminationGracePeriodSeconds follows job_completion_wait
 HEALTH_CHECK_INTERVAL = 15  # seconds; the record expires 1 s later, so a stuck worker fails its probe
@@ -39,6 +40,10 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             jobs.import_model_job, func(jobs.reindex, name=REINDEX), jobs.process_file_job,
             func(jobs.dispatch_event, name=DISPATCH_EVENT),
             func(jobs.deliver_webhook, name=DELIVER_WEBHOOK, max_tries=settings.webhook_max_tries),
+        ],
+        "cron_jobs": [  # the sweeper (README "Reliability"); arq runs each once per slot across replicas
+            cron(sweeper.requeue_lost, name=REQUEUE_LOST, minute=set(range(0, 60, 5)), run_at_startup=False),
+            cron(sweeper.clean_stale_uploads, name=CLEAN_STALE_UPLOADS, minute={17}),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -3,6 +3,7 @@
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import aioboto3
@@ -214,6 +215,29 @@ class ObjectStore:
             for upload in uploads:
                 await self.client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
         return len(uploads)
+
+    async def abort_stale_uploads(self, bucket: str, before: datetime) -> list[str]:
+        """Abort multipart uploads begun before ``before`` (a crashed writer's; SeaweedFS has no
+        lifecycle rule for them); returns their keys."""
+        aborted = []
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        async with translate_errors(f"list uploads of {bucket}"):
+            async for page in paginator.paginate(Bucket=bucket):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < before:
+                        await self.client.abort_multipart_upload(
+                            Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                        aborted.append(upload["Key"])
+        return aborted
+
+    async def iter_older(self, bucket: str, prefix: str, before: datetime) -> AsyncIterator[str]:
+        """Keys under ``prefix`` last written before ``before``, paged."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        async with translate_errors(f"list {bucket}/{prefix}"):
+            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    if item["LastModified"] < before:
+                        yield item["Key"]
 
     async def open_multipart_uploads(self, bucket: str) -> list[str]:
         """Keys with multipart uploads still open (tests and `depot verify`)."""

@@ -1,0 +1,44 @@
+"""Periodic clean-up (arq cron): nothing a crash or a lost job leaves behind stays forever.
+
+- ``clean_stale_uploads``: aborts multipart uploads older than ``stale_upload_age`` in every
+  Depot bucket (a killed API or worker leaves them open; SeaweedFS has no lifecycle rule for
+  them) and removes staged model ZIPs (``_uploads/``) of that age whose task is not running.
+- ``requeue_lost``: queues the ingestion of files still ``pending`` after
+  ``pending_requeue_after`` whose job is gone (Redis refused it, or it was lost). The job id is
+  the upload's, so a job still queued or running is never doubled.
+
+Each is a cron job with arq's deterministic id per run, so one replica runs it at a time.
+Both work through the stores of ``ctx["clients"]`` (``service.wiring``)."""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from service.domain.records import utc_now
+from service.wiring import Clients
+
+log = logging.getLogger("depot.sweeper")
+
+
+async def clean_stale_uploads(ctx: dict[str, Any]) -> dict[str, int]:
+    clients: Clients = ctx["clients"]
+    before = utc_now() - timedelta(seconds=clients.settings.stale_upload_age)
+    aborted = await clients.files.abort_uploads_begun_before(before)
+    aborted += await clients.models.abort_uploads_begun_before(before)
+    staged = await clients.models.discard_stale_uploads(before)
+    if aborted or staged:
+        log.warning("aborted stale multipart uploads %s; removed staged ZIPs %s", aborted, staged)
+    purged = await clients.files.purge_deleted()
+    return {"aborted_uploads": len(aborted), "removed_staged": len(staged), "purged_keys": purged}
+
+
+async def requeue_lost(ctx: dict[str, Any]) -> int:
+    clients: Clients = ctx["clients"]
+    before = utc_now() - timedelta(seconds=clients.settings.pending_requeue_after)
+    requeued = []
+    async for path in clients.files.stale_pending(before):
+        if await clients.emitter.process(path, None):
+            requeued.append(path)
+    if requeued:
+        log.warning("queued the lost ingestion of %d file(s): %s", len(requeued), requeued[:20])
+    return len(requeued)
