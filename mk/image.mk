@@ -29,11 +29,10 @@ image-tools:
 
 image: image-tools ## the container image $(IMAGE), as the chart deploys it by default
 	@mkdir -p $(IMAGE_CACHE)/pip
-	@base=$$(PODMAN="$(PODMAN)" REGISTRY_BASE=$(IMAGE_REGISTRY_BASE) LOCAL_BASE=$(IMAGE_LOCAL_BASE) \
+	@start=$$(date +%s) && base=$$(PODMAN="$(PODMAN)" REGISTRY_BASE=$(IMAGE_REGISTRY_BASE) LOCAL_BASE=$(IMAGE_LOCAL_BASE) \
 		CACHE_DIR=$(IMAGE_CACHE) mk/image-base.sh) && echo "image: $(IMAGE) on $$base" && \
-	start=$$(date +%s) && \
 	$(PODMAN) build --network host --layers --build-arg BASE=$$base $(IMAGE_MOUNTS) -t $(IMAGE) . && \
-	echo "image: $(IMAGE) built in $$(( $$(date +%s) - start )) s, $$($(PODMAN) image inspect --format '{{.Size}}' $(IMAGE)) bytes"
+	echo "image: $(IMAGE) built in $$(( $$(date +%s) - start )) s (base included), $$($(PODMAN) image inspect --format '{{.Size}}' $(IMAGE)) bytes"
 
 image-ref:
 	@echo $(IMAGE)
