@@ -10,20 +10,24 @@ ARG UID=10001
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /build
 # Dependencies first, read from pyproject.toml: code changes reuse this layer, and the project is
-# never built here (an earlier fake-package build left a stale build/ that shadowed the real code).
+# never built here (an earlier placeholder-package build left a stale build/ that shadowed the code).
+# Wheels only (no compiler anywhere), downloaded into /wheels: `make image` mounts a cache there.
 COPY pyproject.toml ./
 RUN python3 -m venv /opt/depot \
- && python3 -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' \
-    > requirements.txt \
- && /opt/depot/bin/pip install --only-binary=:all: -r requirements.txt
+ && python3 -c 'import sys, tomllib; p = tomllib.load(open("pyproject.toml", "rb")); \
+open("requirements.txt", "w").write("\n".join(p["project"]["dependencies"])); \
+open("build-requires.txt", "w").write("\n".join(p["build-system"]["requires"]))' \
+ && /opt/depot/bin/pip download --only-binary=:all: --dest /wheels -r requirements.txt -r build-requires.txt \
+ && /opt/depot/bin/pip install --no-index --find-links /wheels -r requirements.txt
 # Depot from a fresh directory holding only pyproject.toml and service/ (see .dockerignore), built
 # once into a wheel outside the tree; the build fails unless the installed package is the copied one.
 COPY pyproject.toml /src/
 COPY service /src/service
-RUN /opt/depot/bin/pip wheel --no-deps --wheel-dir /tmp/dist /src \
+RUN /opt/depot/bin/pip wheel --no-deps --find-links /wheels --wheel-dir /tmp/dist /src \
  && /opt/depot/bin/pip install --no-deps /tmp/dist/depot-*.whl \
  && rm -rf /tmp/dist /src/build \
  && version=$(python3 -c 'import tomllib; print(tomllib.load(open("/src/pyproject.toml", "rb"))["project"]["version"])') \
+ && /opt/depot/bin/python -m pip check \
  && /opt/depot/bin/python -c 'import sys, service; assert service.__version__ == sys.argv[1], service.__version__' "$version" \
  && /opt/depot/bin/depot --help >/dev/null \
  && /opt/depot/bin/python -m pip uninstall -q -y pip \

@@ -8,14 +8,14 @@ IMAGE := $(IMAGE_NAME):$(IMAGE_TAG)
 PODMAN ?= podman --runtime runc
 IMAGE_REGISTRY_BASE ?= docker.io/library/python:3.11-slim
 IMAGE_LOCAL_BASE ?= localhost/depot-base:bookworm-python3
-# Survives clean clones on the same machine: the base tarball and pip's cache (wheels, downloads).
+# Survives clean clones on the same machine: the base tarball and the downloaded wheels.
 IMAGE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/depot/image
 # Read-only at build time when present, so pip works behind this machine's proxy; never in the image.
 IMAGE_PIP_CONF ?= $(or $(PIP_CONFIG_FILE),/etc/pip.conf)
 IMAGE_CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 IMAGE_MOUNTS = $(if $(wildcard $(IMAGE_PIP_CONF)),-v $(abspath $(IMAGE_PIP_CONF)):/etc/pip.conf:ro) \
 	$(if $(wildcard $(IMAGE_CA_BUNDLE)),-v $(IMAGE_CA_BUNDLE):/etc/ssl/certs/ca-certificates.crt:ro) \
-	-v $(IMAGE_CACHE)/pip:/root/.cache/pip
+	-v $(IMAGE_CACHE)/wheels:/wheels
 
 .PHONY: image image-tools image-ref test-image
 
@@ -28,7 +28,7 @@ image-tools:
 	@$(PODMAN) --version
 
 image: image-tools ## the container image $(IMAGE), as the chart deploys it by default
-	@mkdir -p $(IMAGE_CACHE)/pip
+	@mkdir -p $(IMAGE_CACHE)/wheels
 	@start=$$(date +%s) && base=$$(PODMAN="$(PODMAN)" REGISTRY_BASE=$(IMAGE_REGISTRY_BASE) LOCAL_BASE=$(IMAGE_LOCAL_BASE) \
 		CACHE_DIR=$(IMAGE_CACHE) mk/image-base.sh) && echo "image: $(IMAGE) on $$base" && \
 	$(PODMAN) build --network host --layers --build-arg BASE=$$base $(IMAGE_MOUNTS) -t $(IMAGE) . && \
