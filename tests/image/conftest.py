@@ -72,8 +72,9 @@ def start(image: str, env: dict[str, str], *args: str) -> Container:
 def image() -> str:
     if shutil.which(PODMAN[0]) is None:
         pytest.fail(f"{PODMAN[0]} is not installed: `make test-image` installs it and builds the image")
-    if podman("image", "exists", IMAGE, check=False).returncode != 0:
-        pytest.fail(f"no image {IMAGE}: build it with `make image` (or run `make test-image`)")
+    found = podman("image", "exists", IMAGE, check=False)
+    if found.returncode != 0:
+        pytest.fail(f"no image {IMAGE} (or podman cannot run): build it with `make image`\n{found.stderr}")
     return IMAGE
 
 
@@ -110,6 +111,8 @@ def model_api(image_api: Container) -> Container:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    if shutil.which(PODMAN[0]) is None:
+        return
     size = podman("image", "inspect", "--format", "{{.Size}}", IMAGE, check=False).stdout.strip()
     if size.isdigit():
         terminalreporter.write_line(f"image {IMAGE}: {int(size) / 1e6:.0f} MB ({size} bytes)")
