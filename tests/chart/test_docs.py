@@ -1,6 +1,7 @@
 """The README's Helm section and NOTES.txt name things the chart really renders."""
 
 import re
+import subprocess
 
 from tests.chart.render import CHART, ROOT, render, run_helm
 
@@ -29,3 +30,18 @@ def test_notes_tell_how_to_reach_api_console_and_upload() -> None:
     assert "port-forward svc/depot-minio-console 9001:9001" in notes
     assert "/api/v1/data/upload" in notes
     assert "depot-training" in notes and "sha256" in notes
+
+
+def test_the_documented_build_and_push_is_what_the_chart_pulls() -> None:
+    """`make image` builds the name the doc pushes, and the doc's install pulls what was pushed."""
+    built = subprocess.run(
+        ["make", "-s", "--no-print-directory", "image-ref"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert re.search(r"^make image\b", DOC, flags=re.M)
+    push = re.search(r"^podman push (\S+) (\S+)$", DOC, flags=re.M)
+    assert push and push.group(1) == built
+    pushed = push.group(2).replace("$REGISTRY", "registry.local")
+    sets = re.findall(r"--set (\S+)", re.search(r"^helm install depot charts/depot (.*)$", DOC, flags=re.M).group(1))
+    docs = render(None, *[s.replace("$REGISTRY", "registry.local") for s in sets])
+    api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "depot-api")
+    assert api["spec"]["template"]["spec"]["containers"][0]["image"] == pushed
