@@ -4,6 +4,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from service.domain.models import Signature
+from service.domain.scans import ScanReport
+
 
 class HuggingFaceImport(BaseModel):
     model_tag: str = Field(examples=["bert-base-uncased"], max_length=200)
@@ -28,6 +31,7 @@ class TaskView(BaseModel):
     resolved_commit: str | None = None
     model_ids: list[str] = Field(default_factory=list, description="GET /v1/models/{id} once DONE")
     attempts: int = 0
+    scan: dict[str, ScanReport] = Field(default_factory=dict, description="the scan report of each model")
 
 
 class ModelFileView(BaseModel):
@@ -46,6 +50,8 @@ class ModelView(BaseModel):
     imported_at: str
     task_id: str
     files: list[ModelFileView]
+    scan: ScanReport | None = Field(None, description="per file: format, verdict, findings, scanner")
+    signature: Signature | None = Field(None, description="the verified signer, when the model was signed")
 
 
 class ModelList(BaseModel):

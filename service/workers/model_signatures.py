@@ -58,8 +58,7 @@ def verify(signature: bytes, hashes: dict[str, str], trusted: list[TrustedKey]) 
         except Exception as exc:  # noqa: BLE001 - any parse failure is an invalid signature
             raise SignatureError(f"{SIGNATURE_FILE} is not a model-signing bundle ({type(exc).__name__})") from None
     for key in trusted:
-        verifier = (sign_certificate.Verifier([key.path]) if key.is_certificate
-                    else sign_ec_key.Verifier(key.path))
+        verifier = sign_certificate.Verifier([key.path]) if key.is_certificate else sign_ec_key.Verifier(key.path)
         try:
             manifest = verifier.verify(bundle)
         except Exception:  # noqa: BLE001 - this key does not verify it; try the next
@@ -72,12 +71,17 @@ def verify(signature: bytes, hashes: dict[str, str], trusted: list[TrustedKey]) 
 def _compare(manifest, hashes: dict[str, str]) -> None:
     kind = manifest.serialization_type
     if kind.get("method") != "files" or kind.get("hash_type") != "sha256":
-        raise SignatureError(f"signed with {kind.get('method')}/{kind.get('hash_type')} serialization; "
-                             "Depot verifies per-file sha256 manifests (the model-signing default)")
+        raise SignatureError(
+            f"signed with {kind.get('method')}/{kind.get('hash_type')} serialization; "
+            "Depot verifies per-file sha256 manifests (the model-signing default)"
+        )
     signed = {rd.identifier: rd.digest.digest_hex for rd in manifest.resource_descriptors()}
     ignored = tuple(kind.get("ignore_paths", ()))
-    actual = {path: digest for path, digest in hashes.items()
-              if path != SIGNATURE_FILE and not any(path == p or path.startswith(p + "/") for p in ignored)}
+    actual = {
+        path: digest
+        for path, digest in hashes.items()
+        if path != SIGNATURE_FILE and not any(path == p or path.startswith(p + "/") for p in ignored)
+    }
     if missing := sorted(signed.keys() - actual.keys()):
         raise SignatureError(f"signed files are missing: {', '.join(missing[:5])}")
     if unsigned := sorted(actual.keys() - signed.keys()):

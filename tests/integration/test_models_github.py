@@ -2,7 +2,7 @@
 
 import json
 
-from tests.fakes.hf_hub import Generated
+from tests.fakes.hf_hub import pickle_weights
 from tests.integration.model_fixtures import created, follow, model_keys, stored
 
 MIB = 1024 * 1024
@@ -11,7 +11,7 @@ MIB = 1024 * 1024
 def model_files(extra: bytes = b"") -> dict:
     return {
         "config.json": json.dumps({"model_type": "gpt2"}).encode(),
-        "pytorch_model.bin": Generated(9 * MIB, seed=3),
+        "pytorch_model.bin": pickle_weights(9 * MIB, seed=3),
         "tokenizer.json": b'{"version": "1.0"}' + extra,
         "src/train.py": b"print('hi')\n",
     }
@@ -64,7 +64,7 @@ def test_required_files_are_checked(github, mclient, model_env, s3, settings):
                       symlinks={"weights.bin": "/etc/passwd"})
     task = follow(mclient, created(import_gh(mclient, "acme", "notes")), model_env)
     assert task["task_status"] == "FAILED" and task["attempts"] == 1
-    assert "pytorch_model.bin or *.safetensors" in task["error_msg"]
+    assert "lacks required files: *.safetensors or *.bin or *.pt" in task["error_msg"]  # config.json is there
     assert model_keys(s3, settings.bucket("models"), "github/") == []
 
 

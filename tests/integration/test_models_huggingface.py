@@ -2,7 +2,7 @@
 
 import json
 
-from tests.fakes.hf_hub import Generated, demo_files
+from tests.fakes.hf_hub import demo_files, pickle_weights
 from tests.integration.model_fixtures import HF_TOKEN, created, follow, model_keys, stored
 
 MIB = 1024 * 1024
@@ -53,7 +53,7 @@ def test_import_sharded_safetensors_byte_for_byte(hub, mclient, model_env, s3, s
 
 
 def test_pytorch_bin_layout_accepted(hub, mclient, model_env, s3, settings):
-    files = {"config.json": b"{}", "pytorch_model.bin": Generated(3 * MIB, seed=5), "vocab.txt": b"a\nb\n"}
+    files = {"config.json": b"{}", "pytorch_model.bin": pickle_weights(3 * MIB, seed=5), "vocab.txt": b"a\nb\n"}
     hub.add_model("bert-base-uncased", files)
     task = follow(mclient, created(mclient.post("/v1/upload/huggingface",
                                                 json={"model_tag": "bert-base-uncased", "revision": "main"})),

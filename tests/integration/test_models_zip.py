@@ -10,14 +10,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.fakes.hf_hub import safetensors_weights
 from tests.integration.model_fixtures import created, follow, model_keys, stored
 from tests.support import ApiServer, start_api
 
 MIB = 1024 * 1024
-WEIGHTS = os.urandom(9 * MIB)  # incompressible: a multipart write and many ranged reads
+WEIGHTS = safetensors_weights(9 * MIB).read()  # incompressible: a multipart write and many ranged reads
 
 
-def model(prefix: str = "", weights: bytes = b"\x01" * 64) -> dict[str, bytes]:
+def model(prefix: str = "", weights: bytes = safetensors_weights(256).read()) -> dict[str, bytes]:
     return {f"{prefix}config.json": b'{"model_type": "bert"}', f"{prefix}model.safetensors": weights,
             f"{prefix}tokenizer.json": b'{"version": "1.0"}'}
 

@@ -23,7 +23,8 @@ from onnx import TensorProto, helper
 from safetensors.numpy import save as save_safetensors
 
 from service.domain.scans import Verdict
-from service.workers.scanners import SCANNERS, format_of, gguf as gguf_scanner, scan_file
+from service.workers.scanners import SCANNERS, format_of, scan_file
+from service.workers.scanners import gguf as gguf_scanner
 
 
 def verdict(path: str, data: bytes):
@@ -39,6 +40,7 @@ def assert_unsafe(path: str, data: bytes, *words: str) -> None:
 
 
 # ---- torch-shaped checkpoints without torch -------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def fake_torch():
@@ -113,7 +115,9 @@ class System:
         return os.system, ("echo pwned",)
 
 
-GETATTR_CHAIN = b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(Vos\ntRVsystem\ntR(Vid\ntR."  # getattr(os, 'system')('id')
+GETATTR_CHAIN = (
+    b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(Vos\ntRVsystem\ntR(Vid\ntR."  # getattr(os, 'system')('id')
+)
 
 
 class Nested:
@@ -137,8 +141,7 @@ def test_numpy_and_plain_pickles_are_safe():
 def test_reduce_to_os_system_is_unsafe(fake_torch):
     for protocol in (0, 2, 4, 5):
         assert_unsafe("model.pkl", pickle.dumps(System(), protocol=protocol), "system", "allow-list")
-    assert_unsafe("pytorch_model.bin", torch_zip(state_dict_pickle(evil=System())),
-                  "archive/data.pkl", "system")
+    assert_unsafe("pytorch_model.bin", torch_zip(state_dict_pickle(evil=System())), "archive/data.pkl", "system")
 
 
 def test_getattr_chains_and_nested_pickles_are_unsafe():
@@ -162,9 +165,11 @@ def test_tricks_on_the_walker_are_unsafe():
 
 # ---- safetensors ---------------------------------------------------------------------------
 
+
 def real_safetensors() -> bytes:
-    return save_safetensors({"a": np.zeros((2, 3), np.float32), "b": np.arange(5, dtype=np.int64)},
-                            metadata={"format": "np"})
+    return save_safetensors(
+        {"a": np.zeros((2, 3), np.float32), "b": np.arange(5, dtype=np.int64)}, metadata={"format": "np"}
+    )
 
 
 def safetensors_with(header: dict, body: bytes) -> bytes:
@@ -183,19 +188,24 @@ def test_hostile_safetensors_are_unsafe():
     assert_unsafe("m.safetensors", struct.pack("<Q", 200 * 1000 * 1000) + b"{}", "cap")
     assert_unsafe("m.safetensors", good[:-4], "cover")
     assert_unsafe("m.safetensors", struct.pack("<Q", 5) + b"nope!" + b"\0" * 8, "not json")
-    overlap = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-               "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
+    overlap = {
+        "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+        "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+    }
     assert_unsafe("m.safetensors", safetensors_with(overlap, b"\0" * 12), "overlaps")
     wrong_size = {"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}
     assert_unsafe("m.safetensors", safetensors_with(wrong_size, b"\0" * 8), "span 8")
     metadata = {"__metadata__": {"x": 1}, "a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}
     assert_unsafe("m.safetensors", safetensors_with(metadata, b"\0"), "strings")
-    raw = b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, ' \
-          b'"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}'
+    raw = (
+        b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, '
+        b'"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}'
+    )
     assert_unsafe("m.safetensors", struct.pack("<Q", len(raw)) + raw + b"\0", "twice")
 
 
 # ---- GGUF and ONNX -------------------------------------------------------------------------
+
 
 def real_gguf(tmp_path) -> bytes:
     path = tmp_path / "model.gguf"
@@ -233,8 +243,13 @@ def real_onnx(location: str | None = None) -> bytes:
         entry = weight.external_data.add()
         entry.key, entry.value = "location", location
     node = helper.make_node("Add", ["x", "w"], ["y"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])], [weight])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        [weight],
+    )
     return helper.make_model(graph).SerializeToString()
 
 

@@ -11,8 +11,9 @@ from service.workers.model_signatures import SignatureError, load_trusted, verif
 
 
 def write_key(path, key) -> str:
-    path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo))
+    path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return str(path)
 
 
@@ -25,8 +26,9 @@ def signed_model(tmp_path):
     (model / "model.safetensors").write_bytes(b"\x08" + bytes(1000))
     key = ec.generate_private_key(ec.SECP256R1())
     private = tmp_path / "key.pem"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     signing.Config().use_elliptic_key_signer(private_key=private).sign(model, tmp_path / "model.sig")
     hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model.iterdir()}
     return (tmp_path / "model.sig").read_bytes(), hashes, write_key(tmp_path / "pub.pem", key)

@@ -18,10 +18,17 @@ SCANNER = "depot-scan"
 VERSION = version("depot")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib")
 SCANNERS: dict[str, Callable[[BinaryIO, int], dict[str, Any]]] = {
-    "safetensors": safetensors.scan, "gguf": gguf.scan, "onnx": onnx.scan, "pickle": pickles.scan,
+    "safetensors": safetensors.scan,
+    "gguf": gguf.scan,
+    "onnx": onnx.scan,
+    "pickle": pickles.scan,
 }
-BY_SUFFIX = {".safetensors": "safetensors", ".gguf": "gguf", ".onnx": "onnx",
-             **dict.fromkeys(PICKLE_SUFFIXES, "pickle")}
+BY_SUFFIX = {
+    ".safetensors": "safetensors",
+    ".gguf": "gguf",
+    ".onnx": "onnx",
+    **dict.fromkeys(PICKLE_SUFFIXES, "pickle"),
+}
 
 
 def format_of(path: str) -> str | None:
@@ -48,8 +55,14 @@ def scan_file(path: str, f: BinaryIO, size: int) -> FileScan:
 
 
 def _report(path: str, kind: str, findings: list[str]) -> FileScan:
-    return FileScan(path=path, format=kind, verdict=Verdict.UNSAFE, findings=findings[:MAX_FINDINGS],
-                    scanner=SCANNER, version=VERSION)
+    return FileScan(
+        path=path,
+        format=kind,
+        verdict=Verdict.UNSAFE,
+        findings=findings[:MAX_FINDINGS],
+        scanner=SCANNER,
+        version=VERSION,
+    )
 
 
 def _sniff(f: BinaryIO) -> str | None:

@@ -29,8 +29,10 @@ class Reader:
 
     def read(self, n: int, what: str = "") -> bytes:
         if n < 0 or n > self.remaining:
-            raise Finding(f"{what or self.what} claims {n} bytes at offset {self.position}, "
-                          f"but the file has {self.remaining} left")
+            raise Finding(
+                f"{what or self.what} claims {n} bytes at offset {self.position}, "
+                f"but the file has {self.remaining} left"
+            )
         data = self.f.read(n)
         if len(data) != n:
             raise Finding(f"{self.what} is truncated at offset {self.position}")
@@ -38,8 +40,10 @@ class Reader:
 
     def skip(self, n: int, what: str = "") -> None:
         if n < 0 or n > self.remaining:
-            raise Finding(f"{what or self.what} claims {n} bytes at offset {self.position}, "
-                          f"but the file has {self.remaining} left")
+            raise Finding(
+                f"{what or self.what} claims {n} bytes at offset {self.position}, "
+                f"but the file has {self.remaining} left"
+            )
         self.f.seek(n, 1)
 
     def unpack(self, fmt: str) -> tuple:

@@ -21,35 +21,99 @@ MAX_NAME = 1024  # longer strings are never module or attribute names: skipped, 
 MAX_STACK = 1_000_000
 MAX_PICKLES = 8  # legacy torch.save writes 5 pickles back to back, then raw storage bytes
 
-_TORCH_STORAGES = {f"{kind}Storage" for kind in (
-    "Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool",
-    "ComplexFloat", "ComplexDouble", "QInt8", "QUInt8", "QInt32", "QUInt4x2", "QUInt2x4", "Untyped")}
+_TORCH_STORAGES = {
+    f"{kind}Storage"
+    for kind in (
+        "Float",
+        "Double",
+        "Half",
+        "BFloat16",
+        "Long",
+        "Int",
+        "Short",
+        "Char",
+        "Byte",
+        "Bool",
+        "ComplexFloat",
+        "ComplexDouble",
+        "QInt8",
+        "QUInt8",
+        "QInt32",
+        "QUInt4x2",
+        "QUInt2x4",
+        "Untyped",
+    )
+}
 _TORCH_DTYPES = {
-    "float32", "float", "float64", "double", "float16", "half", "bfloat16", "int64", "long", "int32",
-    "int", "int16", "short", "int8", "uint8", "bool", "complex64", "complex128", "float8_e4m3fn",
-    "float8_e5m2", "uint16", "uint32", "uint64",
+    "float32",
+    "float",
+    "float64",
+    "double",
+    "float16",
+    "half",
+    "bfloat16",
+    "int64",
+    "long",
+    "int32",
+    "int",
+    "int16",
+    "short",
+    "int8",
+    "uint8",
+    "bool",
+    "complex64",
+    "complex128",
+    "float8_e4m3fn",
+    "float8_e5m2",
+    "uint16",
+    "uint32",
+    "uint64",
 }
 _NUMPY_MULTIARRAY = {"_reconstruct", "scalar"}
 _NUMPY_NUMERIC = {"_frombuffer"}  # protocol-5 pickles of arrays
 SAFE_GLOBALS: dict[str, set[str]] = {
     "collections": {"OrderedDict"},
     "torch._utils": {
-        "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
-        "_rebuild_parameter_with_state", "_rebuild_sparse_tensor", "_rebuild_qtensor",
-        "_rebuild_device_tensor_from_numpy", "_rebuild_meta_tensor_no_storage", "_rebuild_nested_tensor",
+        "_rebuild_tensor",
+        "_rebuild_tensor_v2",
+        "_rebuild_tensor_v3",
+        "_rebuild_parameter",
+        "_rebuild_parameter_with_state",
+        "_rebuild_sparse_tensor",
+        "_rebuild_qtensor",
+        "_rebuild_device_tensor_from_numpy",
+        "_rebuild_meta_tensor_no_storage",
+        "_rebuild_nested_tensor",
     },
     "torch._tensor": {"_rebuild_from_type_v2"},
-    "torch": _TORCH_STORAGES | _TORCH_DTYPES | {"Size", "Tensor", "device", "strided", "sparse_coo",
-                                                 "per_tensor_affine", "per_channel_affine"},
+    "torch": _TORCH_STORAGES
+    | _TORCH_DTYPES
+    | {"Size", "Tensor", "device", "strided", "sparse_coo", "per_tensor_affine", "per_channel_affine"},
     "torch.nn.parameter": {"Parameter"},
     "numpy": {"ndarray", "dtype"},
     "numpy.core.multiarray": _NUMPY_MULTIARRAY,
     "numpy._core.multiarray": _NUMPY_MULTIARRAY,
     "numpy.core.numeric": _NUMPY_NUMERIC,
     "numpy._core.numeric": _NUMPY_NUMERIC,
-    "numpy.dtypes": {f"{kind}DType" for kind in (
-        "Float16", "Float32", "Float64", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32",
-        "UInt64", "Bool", "Complex64", "Complex128")},
+    "numpy.dtypes": {
+        f"{kind}DType"
+        for kind in (
+            "Float16",
+            "Float32",
+            "Float64",
+            "Int8",
+            "Int16",
+            "Int32",
+            "Int64",
+            "UInt8",
+            "UInt16",
+            "UInt32",
+            "UInt64",
+            "Bool",
+            "Complex64",
+            "Complex128",
+        )
+    },
     "_codecs": {"encode"},  # how protocol-2 pickles spell bytes (numpy arrays use it)
     "builtins": {"set", "frozenset", "slice", "bytearray", "complex", "tuple", "list", "dict"},
     "__builtin__": {"set", "frozenset", "slice", "bytearray", "complex"},
@@ -144,8 +208,12 @@ def _argument(f: BinaryIO, op: pickletools.OpcodeInfo, size: int) -> Any:
         if len(data) != spec.n:
             raise Finding("the pickle is truncated")
         return spec.reader(io.BytesIO(data))
-    width = {pickletools.TAKEN_FROM_ARGUMENT1: 1, pickletools.TAKEN_FROM_ARGUMENT4: 4,
-             pickletools.TAKEN_FROM_ARGUMENT4U: 4, pickletools.TAKEN_FROM_ARGUMENT8U: 8}[spec.n]
+    width = {
+        pickletools.TAKEN_FROM_ARGUMENT1: 1,
+        pickletools.TAKEN_FROM_ARGUMENT4: 4,
+        pickletools.TAKEN_FROM_ARGUMENT4U: 4,
+        pickletools.TAKEN_FROM_ARGUMENT8U: 8,
+    }[spec.n]
     raw = f.read(width)
     if len(raw) != width:
         raise Finding("the pickle is truncated")
@@ -215,6 +283,6 @@ def _pop(op: pickletools.OpcodeInfo, stack: list[Any], offset: int) -> None:
         count = below
     else:
         count = len(before)
-    if count > len(stack) or _MARK in stack[len(stack) - count:]:
+    if count > len(stack) or _MARK in stack[len(stack) - count :]:
         raise Finding(f"{op.name} on a stack too short for it (offset {offset})")
-    del stack[len(stack) - count:]
+    del stack[len(stack) - count :]

@@ -14,10 +14,26 @@ from service.workers.scanners._binary import Finding, Reader
 MAX_HEADER = 100 * 1000 * 1000
 # Bits per element of every dtype the safetensors format defines.
 DTYPE_BITS = {
-    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
-    "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
-    "I32": 32, "U32": 32, "F32": 32, "I64": 64, "U64": 64, "F64": 64, "C64": 64,
-    "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+    "BOOL": 8,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E8M0": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "I64": 64,
+    "U64": 64,
+    "F64": 64,
+    "C64": 64,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
 }
 
 
@@ -80,8 +96,7 @@ def _span(name: str, entry: Any) -> tuple[str, int, int]:
         raise Finding(f"tensor {name!r} ends before it begins ({begin}..{end})")
     bits = math.prod(shape) * DTYPE_BITS[dtype]
     if bits % 8 or bits // 8 != end - begin:
-        raise Finding(f"tensor {name!r}: {dtype} × {shape} is {bits / 8:g} bytes, "
-                      f"but its offsets span {end - begin}")
+        raise Finding(f"tensor {name!r}: {dtype} × {shape} is {bits / 8:g} bytes, but its offsets span {end - begin}")
     return name, begin, end
 
 
