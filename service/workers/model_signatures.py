@@ -40,8 +40,12 @@ class TrustedKey:
 
 
 def load_trusted(paths: str) -> list[TrustedKey]:
-    """``DEPOT_MODEL_TRUSTED_KEYS``: comma-separated paths of PEM public keys or CA certificates."""
-    return [TrustedKey.load(p.strip()) for p in paths.split(",") if p.strip()]
+    """``DEPOT_MODEL_TRUSTED_KEYS``: comma-separated PEM files (public keys or CA certificates) or
+    folders of them (a mounted Kubernetes Secret: every regular file in it)."""
+    files: list[pathlib.Path] = []
+    for entry in (pathlib.Path(p.strip()) for p in paths.split(",") if p.strip()):
+        files += sorted(f for f in entry.iterdir() if f.is_file()) if entry.is_dir() else [entry]
+    return [TrustedKey.load(str(f)) for f in files]
 
 
 def verify(signature: bytes, hashes: dict[str, str], trusted: list[TrustedKey]) -> str:
