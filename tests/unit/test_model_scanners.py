@@ -7,12 +7,10 @@ that ``torch.save`` writes, in the same zip layout."""
 
 import io
 import json
-import os
 import pickle
 import struct
 import sys
 import types
-import zipfile
 from collections import OrderedDict
 
 import gguf
@@ -25,6 +23,7 @@ from safetensors.numpy import save as save_safetensors
 from service.domain.scans import Verdict
 from service.workers.scanners import SCANNERS, format_of, scan_file
 from service.workers.scanners import gguf as gguf_scanner
+from tests.model_corpus import GETATTR_CHAIN, System, torch_zip
 
 
 def verdict(path: str, data: bytes):
@@ -98,26 +97,6 @@ def state_dict_pickle(**extra) -> bytes:
     state = OrderedDict([("layer.weight", Tensor("0", 4)), ("layer.bias", Tensor("1", 2)), *extra.items()])
     TorchPickler(buffer, protocol=2).dump(state)
     return buffer.getvalue()
-
-
-def torch_zip(data_pkl: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("archive/data.pkl", data_pkl)
-        archive.writestr("archive/version", "3\n")
-        archive.writestr("archive/data/0", np.zeros(4, dtype=np.float32).tobytes())
-        archive.writestr("archive/data/1", np.zeros(2, dtype=np.float32).tobytes())
-    return buffer.getvalue()
-
-
-class System:
-    def __reduce__(self):
-        return os.system, ("echo pwned",)
-
-
-GETATTR_CHAIN = (
-    b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(Vos\ntRVsystem\ntR(Vid\ntR."  # getattr(os, 'system')('id')
-)
 
 
 class Nested:
