@@ -212,6 +212,7 @@ def test_import_a_model_from_the_fake_hub_reaches_done(ui: Page, http, fake_hub:
         worker.wait(30)
     model = ui.locator('#models-list details[data-model="huggingface/acme/ui-bert@main"]')
     expect(model).to_contain_text("3 files")
+    expect(model.locator(".badge.scan-safe")).to_have_text("scanned")  # the scan verdict's badge
     model.locator("summary").click()
     expect(model.locator("tbody tr")).to_have_count(3)
     expect(model).to_contain_text("model.safetensors")
