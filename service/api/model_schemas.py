@@ -1,22 +1,30 @@
 """Request and response models of the model-import API (shapes of model-upload-api.md)."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from service.domain.models import Signature
 from service.domain.scans import ScanReport
 
 
+def _default_revision(value: str | None) -> str:
+    """An empty or null revision means the default branch, as an omitted one does."""
+    return value or "main"
+
+
+Revision = Annotated[str | None, AfterValidator(_default_revision)]
+
+
 class HuggingFaceImport(BaseModel):
     model_tag: str = Field(examples=["bert-base-uncased"], max_length=200)
-    revision: str = Field("main", examples=["main"], max_length=200)
+    revision: Revision = Field("main", examples=["main"], max_length=200)
 
 
 class GitHubImport(BaseModel):
     owner: str = Field(examples=["huggingface"], max_length=100)
     repo_name: str = Field(examples=["transformers"], max_length=100)
-    revision: str = Field("main", examples=["main", "v1.0", "3f2a9c1"], max_length=200)
+    revision: Revision = Field("main", examples=["main", "v1.0", "3f2a9c1"], max_length=200)
 
 
 class TaskView(BaseModel):

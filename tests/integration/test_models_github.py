@@ -93,3 +93,5 @@ def test_same_revision_409_new_revision_201(github, mclient, model_env):
     created(import_gh(mclient, "acme", "gpt", "dev"))
     assert follow(mclient, first, model_env)["task_status"] == "DONE"
     assert import_gh(mclient, "acme", "gpt").status_code == 409
+    empty = mclient.post("/v1/upload/github", json={"owner": "acme", "repo_name": "gpt", "revision": ""})
+    assert empty.status_code == 409 and "github/acme/gpt@main" in empty.json()["error"], empty.text

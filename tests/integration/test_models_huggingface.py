@@ -93,6 +93,9 @@ def test_same_revision_409_other_revision_201(hub, mclient, model_env):
     assert follow(mclient, other)["task_status"] == "DONE"
     imported = mclient.post("/v1/upload/huggingface", json={"model_tag": "acme/m"})
     assert imported.status_code == 409, imported.text
+    for empty in ("", None):  # an empty revision is the default one, as if omitted
+        same = mclient.post("/v1/upload/huggingface", json={"model_tag": "acme/m", "revision": empty})
+        assert same.status_code == 409 and "huggingface/acme/m@main" in same.json()["error"], same.text
     listing = mclient.get("/v1/models", params={"source": "HUGGINGFACE"}).json()
     assert sorted(m["id"] for m in listing["models"]) == ["huggingface/acme/m@main", "huggingface/acme/m@v2"]
 
