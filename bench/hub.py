@@ -8,7 +8,7 @@ import argparse
 import json
 import threading
 
-from tests.fakes.hf_hub import FakeHub, Generated
+from tests.fakes.hf_hub import FakeHub, Generated, safetensors_weights
 
 
 def model_files(size: int, shards: int, seed: int) -> dict:
@@ -16,7 +16,7 @@ def model_files(size: int, shards: int, seed: int) -> dict:
     weight_map = {}
     for k in range(1, shards + 1):
         name = f"model-{k:05d}-of-{shards:05d}.safetensors"
-        files[name] = Generated(size // shards, seed=seed * 100 + k)
+        files[name] = safetensors_weights(size // shards, seed=seed * 100 + k)
         weight_map[f"layer.{k}.weight"] = name
     files["model.safetensors.index.json"] = json.dumps({"weight_map": weight_map}).encode()
     return files

@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.domain.scans import ScanPolicy
+
 MIB = 1024 * 1024
 
 
@@ -58,10 +60,17 @@ class Settings(BaseSettings):
 
     # Model imports (docs/README "Model imports"): required files, retries, ZIP limits, cache
     model_required_files: str = Field(
-        "config.json;pytorch_model.bin,*.safetensors;tokenizer.json,tokenizer_config.json,tokenizer.model",
+        "config.json;*.safetensors,*.bin,*.pt,*.pth,*.ckpt,*.onnx,*.gguf,*.h5,*.msgpack",
         description="files a GitHub or ZIP model must hold: ';' separates requirements, ',' alternatives "
-        "(globs allowed). Hugging Face repos need only config.json plus weights",
+        "(globs allowed); by default a config.json and one weights file (no tokenizer: vision, audio and "
+        "tabular models have none). Hugging Face repos need only config.json plus weights",
     )
+    model_scan: ScanPolicy = Field(ScanPolicy.STRICT, description="strict: an unsafe file fails the import "
+                                   "and nothing is published; warn: published but flagged unsafe; off: no scan")
+    model_trusted_keys: str = Field("", description="comma-separated paths of PEM public keys or CA "
+                                    "certificates that may sign models (model-signing format, verified offline)")
+    model_require_signature: bool = Field(False, description="refuse models without a valid signature "
+                                          "by a trusted key")
     model_retry_delay: float = Field(10.0, ge=0, description="seconds before the first retry of a transient "
                                      "import fault; doubled for the next")
     model_zip_max_bytes: int = Field(10 * 1024 * MIB, ge=1, description="largest ZIP accepted, bytes")

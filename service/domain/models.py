@@ -12,11 +12,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from service.domain.naming import MANIFEST_SUFFIX
+from service.domain.scans import ScanReport
 from service.errors import InvalidInput
 
 TASKS_PREFIX = "_tasks/"
 UPLOADS_PREFIX = "_uploads/"
 CACHE_PREFIX = "_cache/"
+STAGING_PREFIX = "_staging/"  # quarantine: an import's files until the scan passes (never listed)
 
 # Every name is checked with ``fullmatch``: ``match`` with ``$`` lets a trailing newline through
 # ("main\n"), which then reached upstream URLs (a 500) and S3 keys.
@@ -119,6 +121,11 @@ def files_prefix(mid: str) -> str:
     return f"{mid}/"
 
 
+def staging_prefix(task_id: str, mid: str) -> str:
+    """Where one task writes a model's files before the scan: ``_staging/<task>/<model id>/``."""
+    return f"{STAGING_PREFIX}{task_id}/{files_prefix(mid)}"
+
+
 def manifest_key(mid: str) -> str:
     return f"{mid}{MANIFEST_SUFFIX}"
 
@@ -169,12 +176,20 @@ class TaskRecord(BaseModel):
     resolved_commit: str | None = None
     attempts: int = 0
     details: dict[str, Any] = Field(default_factory=dict, description="source-specific job input")
+    scan: dict[str, ScanReport] = Field(default_factory=dict, description="scan report per model id")
 
 
 class ModelFile(BaseModel):
     path: str
     size: int
     sha256: str
+
+
+class Signature(BaseModel):
+    """A verified OpenSSF model signature: who signed (a key fingerprint or certificate subject)."""
+
+    signer: str
+    file: str
 
 
 class ModelManifest(BaseModel):
@@ -189,8 +204,12 @@ class ModelManifest(BaseModel):
     size: int
     imported_at: str
     task_id: str
+    scan: ScanReport | None = None
+    signature: Signature | None = None
 
     def list_view(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json", exclude={"files"})
+        data = self.model_dump(mode="json", exclude={"files", "scan", "signature"})
         data["file_count"] = len(self.files)
+        data["scan_verdict"] = self.scan.verdict.value if self.scan else None
+        data["signed_by"] = self.signature.signer if self.signature else None
         return data

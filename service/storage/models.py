@@ -16,6 +16,7 @@ import redis.asyncio as redis
 
 from service.domain.models import (
     UPLOADS_PREFIX,
+    ModelFile,
     ModelManifest,
     Source,
     TaskRecord,
@@ -23,6 +24,7 @@ from service.domain.models import (
     check_member_path,
     files_prefix,
     manifest_key,
+    staging_prefix,
     task_key,
     upload_key,
 )
@@ -30,7 +32,7 @@ from service.domain.naming import MANIFEST_SUFFIX
 from service.domain.records import format_time, time_score, utc_now
 from service.errors import Conflict, DepotError, NotFound
 from service.settings import Settings
-from service.storage.objects import ObjectStore, ObjectWriter
+from service.storage.objects import ObjectInfo, ObjectStore, ObjectWriter
 from service.storage.reader import ObjectReader
 from service.storage.redis import translate_errors as redis_errors
 from service.storage.tombstones import CLAIM_LUA, DELETE_LEASE_MS, TOMBSTONE_TTL, Claim, Tombstones
@@ -298,14 +300,14 @@ class ModelStore:
         """Remove what a failed import left under the model's prefix (no manifest was written)."""
         await self.objects.delete_prefix(self.bucket, files_prefix(mid))
 
-    # the files of a model, written by the import job ---------------------------------
-    def _file_key(self, mid: str, path: str) -> str:
-        return files_prefix(mid) + check_member_path(path)
+    # the files of a model: staged by the import job, scanned, then published -------------
+    def staged_key(self, task_id: str, mid: str, path: str) -> str:
+        return staging_prefix(task_id, mid) + check_member_path(path)
 
-    async def finished_file(self, mid: str, path: str, task_id: str, size: int | None,
+    async def finished_file(self, task_id: str, mid: str, path: str, size: int | None,
                             sha256: str | None) -> tuple[int, str] | None:
-        """(size, sha256) of a file an earlier try of ``task_id`` wrote completely, if it matches."""
-        key = self._file_key(mid, path)
+        """(size, sha256) of a file an earlier try of ``task_id`` staged completely, if it matches."""
+        key = self.staged_key(task_id, mid, path)
         stored = await self.objects.head(self.bucket, key)
         if stored is not None and (size is None or stored == size):
             tags = await self.objects.get_tags(self.bucket, key)
@@ -313,13 +315,14 @@ class ModelStore:
                 return stored, tags["sha256"]
         return None
 
-    async def write_file(self, mid: str, path: str, chunks: AsyncIterable[bytes], content_type: str,
-                         tags: dict[str, str], check: Callable[[int, str], None]) -> tuple[int, str]:
-        """Stream one model file into place, hashed as it passes; returns its (size, sha256).
+    async def write_file(self, task_id: str, mid: str, path: str, chunks: AsyncIterable[bytes],
+                         content_type: str, tags: dict[str, str],
+                         check: Callable[[int, str], None]) -> tuple[int, str]:
+        """Stream one model file into the task's staging prefix, hashed as it passes; returns (size, sha256).
 
         ``check(size, sha256)`` may refuse the bytes (by raising) before they land; the file
         is then tagged with ``tags`` plus its ``sha256``. Overwrites what an earlier try left."""
-        key = self._file_key(mid, path)
+        key = self.staged_key(task_id, mid, path)
         writer = self.objects.writer(content_type, lambda: (self.bucket, key), overwrite=True)
         hasher = hashlib.sha256()
         try:
@@ -335,14 +338,38 @@ class ModelStore:
         await self.objects.set_tags(self.bucket, key, {**tags, "sha256": digest})
         return writer.size, digest
 
-    async def abort_stale_uploads(self, mid: str) -> None:
-        """Abort the multipart uploads a killed earlier try left under the model's prefix."""
-        await self.objects.abort_uploads(self.bucket, files_prefix(mid))
+    async def read_staged(self, task_id: str, mid: str, path: str, size: int) -> bytes:
+        """A small staged file whole (a signature); the caller bounds ``size``."""
+        if size == 0:
+            return b""
+        return await self.objects.read_range(self.bucket, self.staged_key(task_id, mid, path), 0, size - 1)
 
-    async def prune(self, mid: str, keep: list[str]) -> None:
-        """Remove every file under the model's prefix except the paths in ``keep`` (strays of earlier tries)."""
-        prefix = files_prefix(mid)
+    async def abort_stale_uploads(self, task_id: str, mid: str) -> None:
+        """Abort the multipart uploads a killed earlier try left in the task's staging prefix."""
+        await self.objects.abort_uploads(self.bucket, staging_prefix(task_id, mid))
+
+    async def prune(self, task_id: str, mid: str, keep: list[str]) -> None:
+        """Remove every staged file except the paths in ``keep`` (strays of earlier tries)."""
+        prefix = staging_prefix(task_id, mid)
         await self.objects.delete_prefix(self.bucket, prefix, keep={prefix + path for path in keep})
+
+    async def promote(self, task_id: str, mid: str, files: list[ModelFile], tags: dict[str, str]) -> None:
+        """Server-side copy of the scanned files to their final keys, then drop the staging prefix.
+
+        Only the manifest (written after this) makes the model visible, so a crash between
+        the copies leaves nothing listed; the rerun copies again (overwriting)."""
+        final = files_prefix(mid)
+        await self.objects.delete_prefix(self.bucket, final, keep={final + f.path for f in files})
+        for f in files:
+            source = ObjectInfo(self.bucket, self.staged_key(task_id, mid, f.path), f.size)
+            await self.objects.copy(source, self.bucket, final + f.path, overwrite=True)
+            await self.objects.set_tags(self.bucket, final + f.path, {**tags, "sha256": f.sha256})
+        await self.discard_staging(task_id, mid)
+
+    async def discard_staging(self, task_id: str, mid: str) -> None:
+        """Remove a task's staged files of one model (published, refused or failed)."""
+        await self.objects.abort_uploads(self.bucket, staging_prefix(task_id, mid))
+        await self.objects.delete_prefix(self.bucket, staging_prefix(task_id, mid))
 
     # an uploaded ZIP, staged until the import job has unpacked it ---------------------
     def stage_zip(self, task_id: str) -> ObjectWriter:

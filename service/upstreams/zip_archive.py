@@ -34,6 +34,7 @@ MAX_DIRECTORY = 64 * 1024 * 1024
 HEADER_SIZE = HEADER.size
 SMALL_ENTRY = 4096  # ratios of tiny files say nothing about bombs
 IGNORED_TOP = re.compile(r"^(__MACOSX|\..*)$")
+EMPTY = "the ZIP archive is empty: it holds no files (only folders, or nothing)"
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ async def _directory_bytes(objects: ObjectReader, bucket: str, key: str, size: i
         end_of_cd = z64
     if count > max_entries:
         raise InvalidInput(f"the archive has {count} entries; the limit is {max_entries}")
+    if count == 0 and cd_size == 0:
+        raise InvalidInput(EMPTY)
     cd_start = end_of_cd - cd_size
     if cd_start < 0 or cd_size > MAX_DIRECTORY:
         raise InvalidInput("the ZIP central directory is broken or too large")
@@ -164,6 +167,8 @@ def _vet(tail: _Tail, settings: Settings) -> list[ZipEntry]:
         packed += info.compress_size
         entries.append(ZipEntry(info.orig_filename, info.header_offset, info.compress_size, info.file_size,
                                 info.compress_type, info.CRC))
+    if not entries:
+        raise InvalidInput(EMPTY)
     if total > settings.model_zip_max_unpacked:
         raise InvalidInput(f"the archive unpacks to {total} bytes; the limit is {settings.model_zip_max_unpacked}")
     if total > SMALL_ENTRY and total > settings.model_zip_max_ratio * max(packed, 1):
@@ -173,21 +178,20 @@ def _vet(tail: _Tail, settings: Settings) -> list[ZipEntry]:
 
 def plan_models(entries: list[ZipEntry], model_name: str | None, fallback: str,
                 settings: Settings) -> dict[str, list[tuple[str, ZipEntry]]]:
-    """Model name → (path in model, entry). Top-level folders are models; ``model_name``
-    names the whole archive (or its single folder). 404 when nothing holds a model."""
+    """Model name → (path in model, entry), as the contract says: each top-level folder is a
+    model named after it; files at the archive root form one more model, named ``model_name``
+    (or after the ZIP file). 404 when nothing holds a model."""
     requirements = parse_requirements(settings.model_required_files)
     tops = {e.name.split("/", 1)[0] for e in entries if "/" in e.name and not IGNORED_TOP.match(e.name.split("/")[0])}
-    loose = [e for e in entries if "/" not in e.name]
+    loose = [e for e in entries if "/" not in e.name and not IGNORED_TOP.match(e.name)]
     groups: dict[str, list[tuple[str, ZipEntry]]] = {}
-    if model_name is not None or not tops:
-        strip = len(tops) == 1 and not loose
-        name = check_local_name(model_name) if model_name is not None else fallback
-        groups[name] = [(e.name.split("/", 1)[1] if strip else e.name, e) for e in entries
-                        if not IGNORED_TOP.match(e.name.split("/")[0])]
-    else:
-        for top in sorted(tops):
-            groups[check_local_name(top)] = [(e.name.split("/", 1)[1], e) for e in entries
-                                             if e.name.startswith(top + "/")]
+    for top in sorted(tops):
+        groups[check_local_name(top)] = [(e.name.split("/", 1)[1], e) for e in entries if e.name.startswith(top + "/")]
+    if loose:
+        root = check_local_name(model_name) if model_name is not None else fallback
+        if root in groups:
+            raise InvalidInput(f"the files at the archive root and the folder {root!r} would both be model {root!r}")
+        groups[root] = [(e.name, e) for e in loose]
     valid = {n: files for n, files in groups.items()
              if files and not missing_requirements([p for p, _ in files], requirements)}
     if not valid:

@@ -1,8 +1,9 @@
-"""The model import job: fetch, stream into the models bucket, publish; retry only what may pass.
+"""The model import job: fetch, stage, scan, publish; retry only what may pass.
 
-Idempotent by construction: files are written under the model's final prefix (a rerun
+Idempotent by construction: files are staged under ``_staging/<task>/`` (a rerun
 overwrites them, or skips those an earlier try finished, known by their tags), strays
-from earlier tries are removed, and the manifest is written last as the completion mark.
+from earlier tries are removed, the staged model is vetted (``model_vetting``), copied
+to its final keys, and the manifest is written last as the completion mark.
 Transient faults raise ``arq.Retry`` with doubling delays up to ``MAX_TRIES``; anything
 else fails the task at once with a message and removes what it wrote."""
 
@@ -22,6 +23,7 @@ from service.domain.models import (
     files_prefix,
     missing_requirements,
     parse_requirements,
+    staging_prefix,
     upload_key,
 )
 from service.domain.records import format_time, utc_now
@@ -34,6 +36,7 @@ from service.upstreams.github import GitHub
 from service.upstreams.huggingface import HuggingFace
 from service.wiring import Clients
 from service.workers import ingestion
+from service.workers.model_vetting import vet
 
 log = logging.getLogger("depot.worker")
 MAX_TRIES = 3
@@ -113,6 +116,7 @@ async def _fail(ctx: dict[str, Any], task: TaskRecord, message: str) -> None:
     """Permanent failure: drop partial files and claims so the same import can be asked again."""
     models: ModelStore = _clients(ctx).models
     for mid in task.model_ids:
+        await models.discard_staging(task.id, mid)
         manifest = await models.find_manifest(mid)
         if manifest is None or manifest.task_id != task.id:
             await models.discard_files(mid)
@@ -125,7 +129,7 @@ async def _fail(ctx: dict[str, Any], task: TaskRecord, message: str) -> None:
 
 async def _store_file(models: ModelStore, mid: str, f: SourceFile, task: TaskRecord) -> ModelFile:
     """One file into S3 (or kept, if an earlier try of this task finished it), hashed as it passes."""
-    done = await models.finished_file(mid, f.path, task.id, f.size, f.sha256)
+    done = await models.finished_file(task.id, mid, f.path, f.size, f.sha256)
     if done is not None:
         return ModelFile(path=f.path, size=done[0], sha256=done[1])
 
@@ -136,18 +140,22 @@ async def _store_file(models: ModelStore, mid: str, f: SourceFile, task: TaskRec
             raise Transient(f"{f.path}: checksum mismatch")
 
     content_type = mimetypes.guess_type(f.path)[0] or "application/octet-stream"
+    size, digest = await models.write_file(task.id, mid, f.path, f.chunks(), content_type, _tags(task), check)
+    return ModelFile(path=f.path, size=size, sha256=digest)
+
+
+def _tags(task: TaskRecord) -> dict[str, str]:
     tags = {"source": task.source.prefix, "task": task.id}
     if task.resolved_commit:
         tags["commit"] = task.resolved_commit
-    size, digest = await models.write_file(mid, f.path, f.chunks(), content_type, tags, check)
-    return ModelFile(path=f.path, size=size, sha256=digest)
+    return tags
 
 
 async def _write_model(ctx: dict[str, Any], task: TaskRecord, mid: str, name: str,
                        files: Iterable[SourceFile] | AsyncIterable[SourceFile],
                        requirements: list[list[str]] | None) -> ModelManifest | None:
     models = _clients(ctx).models
-    await models.abort_stale_uploads(mid)  # a killed earlier try's leftovers
+    await models.abort_stale_uploads(task.id, mid)  # a killed earlier try's leftovers
     written: list[ModelFile] = []
     if isinstance(files, AsyncIterable):
         async for f in files:
@@ -157,16 +165,20 @@ async def _write_model(ctx: dict[str, Any], task: TaskRecord, mid: str, name: st
             written.append(await _store_file(models, mid, f, task))
     if requirements and (missing := missing_requirements([f.path for f in written], requirements)):
         raise InvalidInput(f"{name} lacks required files: {', '.join(missing)}")
-    return await _publish(models, task, mid, name, written)
+    return await _publish(ctx, task, mid, name, written)
 
 
-async def _publish(models: ModelStore, task: TaskRecord, mid: str, name: str,
+async def _publish(ctx: dict[str, Any], task: TaskRecord, mid: str, name: str,
                    files: list[ModelFile]) -> ModelManifest | None:
-    await models.prune(mid, keep=[f.path for f in files])
+    """Vet the staged files, copy them to their final keys, then write the manifest (the mark)."""
+    models = _clients(ctx).models
+    await models.prune(task.id, mid, keep=[f.path for f in files])
+    report, signature = await vet(models, _clients(ctx).settings, task, mid, files)
+    await models.promote(task.id, mid, files, _tags(task))
     manifest = ModelManifest(
         id=mid, source=task.source, name=name, revision=task.revision, resolved_commit=task.resolved_commit,
         files=sorted(files, key=lambda f: f.path), size=sum(f.size for f in files),
-        imported_at=format_time(utc_now()), task_id=task.id,
+        imported_at=format_time(utc_now()), task_id=task.id, scan=report, signature=signature,
     )
     try:
         return await models.publish(manifest)
@@ -201,9 +213,9 @@ async def _from_upstream(
         return None
     entry = cache.entry_name(task.source, name, task.resolved_commit)
     cached = await cache.lookup(entry)
-    if cached is not None and await cache.restore(entry, cached, files_prefix(mid)):
+    if cached is not None and await cache.restore(entry, cached, staging_prefix(task.id, mid)):
         task.details["cache_hit"] = True
-        await _publish(models, task, mid, name, cached)
+        await _publish(ctx, task, mid, name, cached)  # scanned again: the policy or the scanner may be newer
         return None
     manifest = await _write_model(ctx, task, mid, name, await list_files(), requirements)
     if manifest is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import client_env
-from tests.fakes.hf_hub import FakeHub, Generated
+from tests.fakes.hf_hub import FakeHub, pickle_weights, safetensors_weights
 from tests.support import ApiServer
 
 
@@ -37,7 +37,7 @@ def worker(ui_api: ApiServer) -> Iterator[subprocess.Popen]:
 
 def test_import_hf_waits_until_done_then_tasks_and_models_show_it(cli, worker, fake_hub: FakeHub):
     fake_hub.add_model("acme/cli-bert", {"config.json": b'{"model_type": "bert"}',
-                                         "model.safetensors": Generated(2 * 1024 * 1024, seed=9)})
+                                         "model.safetensors": safetensors_weights(2 * 1024 * 1024, seed=9)})
     done = cli("import", "hf", "acme/cli-bert", "--wait", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     task = json.loads(done.stdout)
@@ -72,7 +72,7 @@ def test_import_errors_a_failed_task_and_a_zip(cli, worker, fake_hub: FakeHub, t
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("tiny/config.json", b"{}")
-        archive.writestr("tiny/pytorch_model.bin", b"\0" * 1024)
+        archive.writestr("tiny/pytorch_model.bin", pickle_weights(1024).read())
         archive.writestr("tiny/tokenizer.json", b"{}")
     (tmp_path / "models.zip").write_bytes(buffer.getvalue())
     done = cli("import", "zip", str(tmp_path / "models.zip"), "--wait")

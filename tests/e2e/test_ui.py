@@ -8,7 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.fakes.hf_hub import FakeHub, Generated
+from tests.fakes.hf_hub import FakeHub, safetensors_weights
 
 
 def seed(http, name: str, data: bytes, purpose: str, description: str = "") -> dict:
@@ -194,7 +194,7 @@ def test_ui_assets_are_local_and_guarded(http):
 
 def test_import_a_model_from_the_fake_hub_reaches_done(ui: Page, http, fake_hub: FakeHub, ui_api):
     files = {"config.json": b'{"model_type": "bert"}', "tokenizer.json": b'{"version": "1.0"}',
-             "model.safetensors": Generated(3 * 1024 * 1024, seed=5)}
+             "model.safetensors": safetensors_weights(3 * 1024 * 1024, seed=5)}
     fake_hub.add_model("acme/ui-bert", files)
     ui.goto("/ui#models")
     expect(ui.locator("#tasks-empty")).to_be_visible()
@@ -212,6 +212,7 @@ def test_import_a_model_from_the_fake_hub_reaches_done(ui: Page, http, fake_hub:
         worker.wait(30)
     model = ui.locator('#models-list details[data-model="huggingface/acme/ui-bert@main"]')
     expect(model).to_contain_text("3 files")
+    expect(model.locator(".badge.scan-safe")).to_have_text("scanned")  # the scan verdict's badge
     model.locator("summary").click()
     expect(model.locator("tbody tr")).to_have_count(3)
     expect(model).to_contain_text("model.safetensors")

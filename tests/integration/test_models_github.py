@@ -2,7 +2,7 @@
 
 import json
 
-from tests.fakes.hf_hub import Generated
+from tests.fakes.hf_hub import pickle_weights, safetensors_weights
 from tests.integration.model_fixtures import created, follow, model_keys, stored
 
 MIB = 1024 * 1024
@@ -11,7 +11,7 @@ MIB = 1024 * 1024
 def model_files(extra: bytes = b"") -> dict:
     return {
         "config.json": json.dumps({"model_type": "gpt2"}).encode(),
-        "pytorch_model.bin": Generated(9 * MIB, seed=3),
+        "pytorch_model.bin": pickle_weights(9 * MIB, seed=3),
         "tokenizer.json": b'{"version": "1.0"}' + extra,
         "src/train.py": b"print('hi')\n",
     }
@@ -64,7 +64,7 @@ def test_required_files_are_checked(github, mclient, model_env, s3, settings):
                       symlinks={"weights.bin": "/etc/passwd"})
     task = follow(mclient, created(import_gh(mclient, "acme", "notes")), model_env)
     assert task["task_status"] == "FAILED" and task["attempts"] == 1
-    assert "pytorch_model.bin or *.safetensors" in task["error_msg"]
+    assert "lacks required files: *.safetensors or *.bin or *.pt" in task["error_msg"]  # config.json is there
     assert model_keys(s3, settings.bucket("models"), "github/") == []
 
 
@@ -93,3 +93,26 @@ def test_same_revision_409_new_revision_201(github, mclient, model_env):
     created(import_gh(mclient, "acme", "gpt", "dev"))
     assert follow(mclient, first, model_env)["task_status"] == "DONE"
     assert import_gh(mclient, "acme", "gpt").status_code == 409
+    empty = mclient.post("/v1/upload/github", json={"owner": "acme", "repo_name": "gpt", "revision": ""})
+    assert empty.status_code == 409 and "github/acme/gpt@main" in empty.json()["error"], empty.text
+
+
+def test_lfs_files_are_fetched_through_the_batch_api(github, mclient, model_env, s3, settings):
+    weights = safetensors_weights(7 * MIB, seed=11)
+    files = {"config.json": b'{"model_type": "bert"}', "model.safetensors": weights, "README.md": b"# lfs model"}
+    github.add_commit("acme/lfs", files, lfs={"model.safetensors"})
+    task = follow(mclient, created(import_gh(mclient, "acme", "lfs")), model_env)
+    assert task["task_status"] == "DONE", task
+    assert_model(s3, settings, "github/acme/lfs@main", files)  # the weights, never the pointer
+    assert github.lfs_downloads[weights.sha256] == 1
+    assert github.authorized and all(github.authorized)  # the batch request carried the token
+
+
+def test_a_missing_lfs_object_fails_the_task_and_stores_nothing(github, mclient, model_env, s3, settings):
+    files = {"config.json": b"{}", "model.safetensors": safetensors_weights(4096, seed=12)}
+    sha = github.add_commit("acme/lfs-gone", files, lfs={"model.safetensors"})
+    github.lfs_objects.clear()  # the pointer is in the archive, the object is not on the LFS server
+    task = follow(mclient, created(import_gh(mclient, "acme", "lfs-gone")), model_env)
+    assert task["task_status"] == "FAILED", task
+    assert "model.safetensors: Git LFS object" in task["error_msg"] and "not available" in task["error_msg"]
+    assert model_keys(s3, settings.bucket("models"), "github/") == [] and sha

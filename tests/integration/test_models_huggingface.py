@@ -2,7 +2,7 @@
 
 import json
 
-from tests.fakes.hf_hub import Generated, demo_files
+from tests.fakes.hf_hub import demo_files, pickle_weights
 from tests.integration.model_fixtures import HF_TOKEN, created, follow, model_keys, stored
 
 MIB = 1024 * 1024
@@ -53,7 +53,7 @@ def test_import_sharded_safetensors_byte_for_byte(hub, mclient, model_env, s3, s
 
 
 def test_pytorch_bin_layout_accepted(hub, mclient, model_env, s3, settings):
-    files = {"config.json": b"{}", "pytorch_model.bin": Generated(3 * MIB, seed=5), "vocab.txt": b"a\nb\n"}
+    files = {"config.json": b"{}", "pytorch_model.bin": pickle_weights(3 * MIB, seed=5), "vocab.txt": b"a\nb\n"}
     hub.add_model("bert-base-uncased", files)
     task = follow(mclient, created(mclient.post("/v1/upload/huggingface",
                                                 json={"model_tag": "bert-base-uncased", "revision": "main"})),
@@ -93,6 +93,9 @@ def test_same_revision_409_other_revision_201(hub, mclient, model_env):
     assert follow(mclient, other)["task_status"] == "DONE"
     imported = mclient.post("/v1/upload/huggingface", json={"model_tag": "acme/m"})
     assert imported.status_code == 409, imported.text
+    for empty in ("", None):  # an empty revision is the default one, as if omitted
+        same = mclient.post("/v1/upload/huggingface", json={"model_tag": "acme/m", "revision": empty})
+        assert same.status_code == 409 and "huggingface/acme/m@main" in same.json()["error"], same.text
     listing = mclient.get("/v1/models", params={"source": "HUGGINGFACE"}).json()
     assert sorted(m["id"] for m in listing["models"]) == ["huggingface/acme/m@main", "huggingface/acme/m@v2"]
 

@@ -8,7 +8,7 @@ import time
 
 from arq.connections import ArqRedis
 
-from tests.fakes.hf_hub import Generated, demo_files
+from tests.fakes.hf_hub import demo_files, safetensors_weights
 from tests.integration.model_fixtures import created, follow, model_keys, run_worker, stored
 
 MIB = 1024 * 1024
@@ -20,7 +20,7 @@ def import_hf(client, tag: str, revision: str = "main") -> str:
 
 def test_worker_killed_mid_import_reruns_to_exactly_one_model(hub, mclient, model_env, s3, settings, redis_client,
                                                               tmp_path):
-    files = {"config.json": b"{}", "tokenizer.json": b"{}", "model.safetensors": Generated(24 * MIB, seed=4)}
+    files = {"config.json": b"{}", "tokenizer.json": b"{}", "model.safetensors": safetensors_weights(24 * MIB, seed=4)}
     hub.add_model("acme/slow", files)
     hub.rate = 4 * MIB  # bytes per second: six seconds of download, a multipart upload open from 2 s on
     location = import_hf(mclient, "acme/slow")
@@ -132,7 +132,7 @@ def test_reimport_of_same_commit_comes_from_cache(hub, mclient, model_env, s3, s
 def test_cache_is_bounded(hub, mclient, model_env):
     env = {**model_env, "DEPOT_MODEL_CACHE_BYTES": str(5 * MIB)}
     for name, seed in (("acme/a", 1), ("acme/b", 2)):
-        hub.add_model(name, {"config.json": b"{}", "model.safetensors": Generated(3 * MIB, seed=seed)})
+        hub.add_model(name, {"config.json": b"{}", "model.safetensors": safetensors_weights(3 * MIB, seed=seed)})
         assert follow(mclient, import_hf(mclient, name), env)["task_status"] == "DONE"
     for name in ("acme/a", "acme/b"):
         assert mclient.delete(f"/v1/models/huggingface/{name}@main").status_code == 204

@@ -10,14 +10,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.fakes.hf_hub import safetensors_weights
 from tests.integration.model_fixtures import created, follow, model_keys, stored
 from tests.support import ApiServer, start_api
 
 MIB = 1024 * 1024
-WEIGHTS = os.urandom(9 * MIB)  # incompressible: a multipart write and many ranged reads
+WEIGHTS = safetensors_weights(9 * MIB).read()  # incompressible: a multipart write and many ranged reads
 
 
-def model(prefix: str = "", weights: bytes = b"\x01" * 64) -> dict[str, bytes]:
+def model(prefix: str = "", weights: bytes = safetensors_weights(256).read()) -> dict[str, bytes]:
     return {f"{prefix}config.json": b'{"model_type": "bert"}', f"{prefix}model.safetensors": weights,
             f"{prefix}tokenizer.json": b'{"version": "1.0"}'}
 
@@ -60,13 +61,30 @@ def test_each_top_level_folder_is_a_model(mclient, model_env, s3, settings):
     assert mclient.get("/v1/models", params={"source": "LOCAL"}).json()["total"] == 2
 
 
-def test_model_name_names_a_single_model_archive(mclient, model_env, s3, settings):
-    for name, files in [("flat", model()), ("wrapped", model("some-folder/"))]:
+def test_model_name_names_only_the_files_at_the_root(mclient, model_env, s3, settings):
+    """The contract: each folder is a model named after it; ``model_name`` names root-level files."""
+    for name, files, expected in [("flat", model(), ["flat"]), ("ignored", model("some-folder/"), ["some-folder"]),
+                                  ("both", {**model(), **model("a/"), **model("b/")}, ["a", "b", "both"])]:
         location = created(upload(mclient, make_zip(files), model_name=name))
-        assert follow(mclient, location, model_env)["task_status"] == "DONE"
-        manifest = mclient.get(f"/v1/models/local/{name}@main").json()
-        assert sorted(f["path"] for f in manifest["files"]) == ["config.json", "model.safetensors", "tokenizer.json"]
+        task = follow(mclient, location, model_env)
+        assert task["task_status"] == "DONE" and task["model_ids"] == [f"local/{m}@main" for m in expected], task
+        for m in expected:
+            manifest = mclient.get(f"/v1/models/local/{m}@main").json()
+            assert sorted(f["path"] for f in manifest["files"]) == ["config.json", "model.safetensors", "tokenizer.json"]
     assert upload(mclient, make_zip(model()), model_name="../x").status_code == 400
+    clash = upload(mclient, make_zip({**model(), **model("same/")}), model_name="same")
+    assert clash.status_code == 400 and "would both be model 'same'" in clash.json()["error"]
+
+
+def test_empty_archives_say_so(mclient, s3, settings):
+    only_folders = io.BytesIO()
+    with zipfile.ZipFile(only_folders, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("empty/"), b"")
+        archive.writestr(zipfile.ZipInfo("empty/inner/"), b"")
+    for data in (make_zip({}), only_folders.getvalue()):
+        answer = upload(mclient, data)
+        assert answer.status_code == 400 and answer.json()["error"].startswith("the ZIP archive is empty"), answer.text
+    assert model_keys(s3, settings.bucket("models"), "") == []
 
 
 def test_409_when_any_model_exists_and_201_for_another_revision(mclient, model_env, s3, settings, redis_client):

@@ -40,6 +40,9 @@ class MemoryModels:
     async def discard_files(self, mid: str) -> None:
         self.discarded.append(mid)
 
+    async def discard_staging(self, task_id: str, mid: str) -> None:
+        pass
+
     async def release(self, mids: list[str], task_id: str) -> None:
         self.released += mids
 

@@ -133,6 +133,14 @@ async function modelFiles(details, id) {
   }
 }
 
+/** The scan verdict of a model: "scanned" (safe), "unsafe" (published under the warn policy) or none. */
+function scanBadge(model) {
+  if (!model.scan_verdict) return el("span", { class: "badge", text: "not scanned" });
+  const unsafe = model.scan_verdict === "unsafe";
+  return el("span", { class: `badge scan-${model.scan_verdict}`, text: unsafe ? "unsafe" : "scanned",
+                      title: unsafe ? "the scan found unsafe content (published under DEPOT_MODEL_SCAN=warn)" : "weights scanned: safe" });
+}
+
 export async function loadModels() {
   try {
     const listing = await getJSON("/v1/models", { limit: 100 });
@@ -142,6 +150,8 @@ export async function loadModels() {
         el("summary", {},
           el("span", { class: "title", text: model.name || model.id }),
           el("span", { class: "badge", text: model.source }),
+          scanBadge(model),
+          model.signed_by ? el("span", { class: "badge signed", text: "signed", title: model.signed_by }) : null,
           el("span", { class: "meta", text: `@${model.revision} · ${model.file_count} files · ${size(model.size)} · ${when(model.imported_at)}` }),
           model.resolved_commit ? el("span", { class: "hash", text: model.resolved_commit.slice(0, 10) }) : null));
       details.addEventListener("toggle", () => details.open && modelFiles(details, model.id));

@@ -5,8 +5,6 @@ slow or CPU-heavy parse never stalls the worker's event loop (job heartbeats, ot
 jobs), and it is abandoned cleanly at ``timeout``. Its result is bounded (``bounds``)
 before it goes anywhere."""
 
-import asyncio
-import io
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +13,7 @@ from service.settings import Settings
 from service.storage.reader import ObjectReader
 from service.workers.parsers.bounds import ParseLimits, bound
 from service.workers.parsers.errors import ParseError
-from service.workers.parsers.s3io import Bridge, Cancelled, RangedReader, StreamReader
+from service.workers.parsers.s3io import Cancelled, run_over_object
 
 __all__ = ["ParseError", "summarize"]
 
@@ -57,20 +55,9 @@ async def summarize(
 ) -> dict[str, Any]:
     ext = extension_of(filename)
     seekable, parse = _parser_for(ext, size, settings)
-    bridge = Bridge(asyncio.get_running_loop())
-
-    def run() -> dict[str, Any]:
-        raw = RangedReader(bridge, objects, bucket, key, size) if seekable else StreamReader(
-            bridge, objects, bucket, key)
-        with io.BufferedReader(raw, 64 * 1024) as stream:
-            return bound(parse(stream), parse_limits(settings))
-
-    task = asyncio.ensure_future(asyncio.to_thread(run))
     try:
-        return await asyncio.wait_for(asyncio.shield(task), settings.process_timeout)
-    except (TimeoutError, asyncio.CancelledError):
-        bridge.cancelled = True  # the thread stops at its next read
-        await asyncio.gather(task, return_exceptions=True)
-        raise
+        return await run_over_object(objects, bucket, key, size, seekable,
+                                     lambda stream: bound(parse(stream), parse_limits(settings)),
+                                     settings.process_timeout)
     except Cancelled:
         raise ParseError("parse cancelled") from None

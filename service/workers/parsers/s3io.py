@@ -8,7 +8,7 @@ reads) or a few cached blocks (seekable reads), whatever the object's size."""
 import asyncio
 import io
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from service.storage.reader import ObjectReader
@@ -127,3 +127,27 @@ class RangedReader(io.RawIOBase):
         target[:len(data)] = data
         self.position += len(data)
         return len(data)
+
+
+async def run_over_object(
+    objects: Any, bucket: str, key: str, size: int, seekable: bool,
+    work: Callable[[io.BufferedReader], Any], timeout: float,
+) -> Any:
+    """``work`` in a thread over a buffered view of one object, abandoned cleanly at ``timeout``.
+
+    Raises ``TimeoutError`` past the timeout and ``Cancelled`` if the thread was stopped."""
+    bridge = Bridge(asyncio.get_running_loop())
+
+    def run() -> Any:
+        raw = RangedReader(bridge, objects, bucket, key, size) if seekable else StreamReader(
+            bridge, objects, bucket, key)
+        with io.BufferedReader(raw, 64 * 1024) as stream:
+            return work(stream)
+
+    task = asyncio.ensure_future(asyncio.to_thread(run))
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        bridge.cancelled = True  # the thread stops at its next read
+        await asyncio.gather(task, return_exceptions=True)
+        raise
