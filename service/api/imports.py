@@ -21,6 +21,7 @@ from service.storage.objects import ObjectStore
 from service.workers.importers.base import new_http_client
 from service.workers.importers.github import GitHub
 from service.workers.importers.huggingface import HuggingFace
+from service.workers.hf_datasets import HubDatasets
 
 JOB = "import_model"
 
@@ -29,6 +30,7 @@ JOB = "import_model"
 class Upstreams:
     hf: HuggingFace
     github: GitHub
+    hf_datasets: HubDatasets
 
 
 async def open_model_imports(
@@ -37,7 +39,8 @@ async def open_model_imports(
     """Lifespan helper: the registry and the upstream clients (one pooled httpx client)."""
     http = new_http_client()
     stack.push_async_callback(http.aclose)
-    return ModelStore(objects, index.client, settings), Upstreams(HuggingFace(settings, http), GitHub(settings, http))
+    return ModelStore(objects, index.client, settings), Upstreams(
+        HuggingFace(settings, http), GitHub(settings, http), HubDatasets(settings, http))
 
 
 def new_task_id() -> str:
@@ -48,19 +51,22 @@ def task_location(task_id: str) -> str:
     return f"/v1/upload/tasks/{task_id}"
 
 
-async def start_import(models: ModelStore, jobs: ArqRedis, task: TaskRecord) -> str:
-    """Claim, record and enqueue; returns the task's URL path."""
-    await models.claim(task.model_ids, task.id)
+async def start_import(models: ModelStore, jobs: ArqRedis, task: TaskRecord, claims: list[str] | None = None,
+                       job_name: str = JOB) -> str:
+    """Claim (the task's model ids unless ``claims`` are given), record and enqueue; returns the
+    task's URL path."""
+    claims = task.model_ids if claims is None else claims
+    await models.claim(claims, task.id)
     try:
         await models.save_task(task)
         try:
-            job = await jobs.enqueue_job(JOB, task.id, _job_id=task.id)
+            job = await jobs.enqueue_job(job_name, task.id, _job_id=task.id)
         except (RedisError, OSError) as exc:
             raise DependencyDown("the job queue is unavailable") from exc
         if job is None:
             raise DepotError(f"job {task.id} exists already")
     except BaseException as exc:
-        await models.release(task.model_ids, task.id)
+        await models.release(claims, task.id)
         task.task_status = TaskStatus.FAILED
         task.error_msg = getattr(exc, "message", "the import could not be queued")
         try:

@@ -12,7 +12,7 @@ from service.settings import Settings, get_settings
 from service.storage.files import FileStore
 from service.storage.index import Index
 from service.storage.objects import ObjectStore
-from service.workers import ingestion, jobs, model_imports
+from service.workers import dataset_imports, ingestion, jobs, model_imports
 
 JOB_TIMEOUT = 3600  # seconds; the chart's terminationGracePeriodSeconds follows job_completion_wait
 HEALTH_CHECK_INTERVAL = 15  # seconds; the record expires 1 s later, so a stuck worker fails its probe
@@ -27,6 +27,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     index = await stack.enter_async_context(Index.open(settings.redis_url, settings.redis_prefix))
     ctx.update(settings=settings, stack=stack, files=FileStore(objects, index, settings))
     await model_imports.open_clients(ctx)
+    await dataset_imports.open_clients(ctx)
     await ingestion.open_clients(ctx)
 
 
@@ -38,7 +39,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker``: one place for every limit."""
     return {
         "functions": [
-            jobs.import_model_job, jobs.reindex, jobs.process_file, jobs.dispatch_event,
+            jobs.import_model_job, jobs.import_dataset_job, jobs.reindex, jobs.process_file, jobs.dispatch_event,
             func(jobs.deliver_webhook, max_tries=settings.webhook_max_tries),
         ],
         "on_startup": startup,
