@@ -80,14 +80,15 @@ def test_files_the_commit_refuses_fail_alone(hub, mclient, model_env):
     assert files_of(mclient, purpose="training").keys() == {"good.csv", "copy.csv"}
 
 
-def test_transient_hub_faults_are_retried(hub, mclient, model_env):
+def test_a_transient_fault_is_retried_and_the_rerun_continues_after_the_stored_files(hub, mclient, model_env):
     hub.add_dataset("depot/flaky", {"a.jsonl": b'{"x": 1}\n', "b.jsonl": b'{"x": 2}\n'})
     location = created(mclient.post(URL, json={"repo_id": "depot/flaky", "purpose": "training"}))
-    hub.fail("/datasets/depot/flaky/resolve/", 503, times=1)
+    hub.fail("/b.jsonl", 503, times=1)  # a.jsonl is stored by the first try, b.jsonl's download fails
     task = follow(mclient, location, model_env)
     assert task["task_status"] == "DONE" and task["attempts"] == 2, task
-    assert task["report"]["files_stored"] == 2
-    assert len(files_of(mclient, purpose="training")) == 2
+    assert [s["hub_path"] for s in task["report"]["stored"]] == ["a.jsonl", "b.jsonl"]
+    assert hub.downloads["datasets/depot/flaky/a.jsonl"] == 1  # not fetched (nor stored) again
+    assert sorted(files_of(mclient, purpose="training")) == ["a.jsonl", "b.jsonl"]
 
 
 @pytest.mark.parametrize(
