@@ -127,6 +127,11 @@ class ModelStore:
         await self._index(manifest)
         return manifest
 
+    async def mark_done(self, claim: str, mark: dict[str, Any]) -> None:
+        """The completion mark of a claim that is no model (a Hub dataset import, ``_datasets/``):
+        it makes a later ``claim`` of the same name a 409, like a model's manifest."""
+        await self.objects.replace_bytes(self.bucket, manifest_key(claim), json.dumps(mark).encode(), JSON)
+
     def _queue_index(self, pipe, manifest: ModelManifest) -> None:
         """Queue on ``pipe`` the index entry of one model: its list entry, orders and claim."""
         score = time_score(manifest.imported_at)
