@@ -98,7 +98,7 @@ class Settings(BaseSettings):
                                       "ingested archive (zip bombs fail the file)")
     archive_max_ratio: int = Field(1000, ge=1, description="largest unpacked/packed ratio of an archive member")
     parse_max_depth: int = Field(128, ge=1, le=10_000, description="deepest nesting of an ingested JSON, YAML or "
-                                 "XML file; deeper fails the file")
+                                 "XML file or JSON Lines record; deeper fails it")
     summary_max_string: int = Field(1024, ge=16, description="characters kept of one name or key in a file's "
                                     "summary (longer ones are cut)")
     summary_max_bytes: int = Field(64 * 1024, ge=1024, description="largest summary of one file as JSON, bytes; "

@@ -25,6 +25,7 @@ from service.storage.training import TrainingCounter
 from service.upstreams import Upstreams
 from service.upstreams.base import new_http_client
 from service.upstreams.github import GitHub
+from service.upstreams.hf_datasets import HubDatasets
 from service.upstreams.huggingface import HuggingFace
 
 
@@ -75,7 +76,7 @@ async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
             queue=queue,
             training=TrainingCounter(redis, prefix, events.key, settings.events_max_len),
             limiter=RateLimiter(redis, settings.rate_limit_per_minute, settings.rate_limit_burst, prefix),
-            upstreams=Upstreams(HuggingFace(settings, http), GitHub(settings, http)),
+            upstreams=Upstreams(HuggingFace(settings, http), GitHub(settings, http), HubDatasets(settings, http)),
             http=http,
             webhook_http=webhook_http,
         )

@@ -11,6 +11,7 @@ from service import __version__
 from service.api.access_log import access_log
 from service.api.auth import auth_setup, document_auth, openapi_security
 from service.api.body_timeout import body_read_timeout
+from service.api.controllers.dataset_imports import DatasetImportController
 from service.api.controllers.events import EventsController
 from service.api.controllers.files import FilesController
 from service.api.controllers.health import HealthController
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     auth_middleware, auth_guards = auth_setup(settings)  # off (with a warning) when no key is configured
     app = Litestar(
         route_handlers=[UploadController, FilesController, HealthController, MetricsController, UIController,
-                        ModelUploadController, ModelsController, EventsController],
+                        ModelUploadController, ModelsController, EventsController, DatasetImportController],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan_for(settings)],

@@ -22,19 +22,22 @@ def task_location(task_id: str) -> str:
     return f"/v1/upload/tasks/{task_id}"
 
 
-async def start_import(models: ModelStore, queue: JobQueue, task: TaskRecord) -> str:
-    """Claim, record and enqueue; returns the task's URL path."""
-    await models.claim(task.model_ids, task.id)
+async def start_import(models: ModelStore, queue: JobQueue, task: TaskRecord, claims: list[str] | None = None,
+                       job_name: str = IMPORT_MODEL) -> str:
+    """Claim (the task's model ids unless ``claims`` are given), record and enqueue ``job_name``;
+    returns the task's URL path."""
+    claims = task.model_ids if claims is None else claims
+    await models.claim(claims, task.id)
     try:
         await models.save_task(task)
         try:
-            queued = await queue.enqueue(IMPORT_MODEL, task.id, job_id=task.id)
+            queued = await queue.enqueue(job_name, task.id, job_id=task.id)
         except DependencyDown as exc:
             raise DependencyDown("the job queue is unavailable") from exc
         if not queued:
             raise DepotError(f"job {task.id} exists already")
     except BaseException as exc:
-        await models.release(task.model_ids, task.id)
+        await models.release(claims, task.id)
         task.task_status = TaskStatus.FAILED
         task.error_msg = getattr(exc, "message", "the import could not be queued")
         try:

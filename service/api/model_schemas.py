@@ -40,6 +40,10 @@ class TaskView(BaseModel):
     model_ids: list[str] = Field(default_factory=list, description="GET /v1/models/{id} once DONE")
     attempts: int = 0
     scan: dict[str, ScanReport] = Field(default_factory=dict, description="the scan report of each model")
+    kind: str = Field("model", examples=["model", "dataset"], description="what the task imports")
+    report: dict[str, Any] | None = Field(
+        None, description="dataset imports: counts and lists of the files stored, skipped and failed"
+    )
 
 
 class ModelFileView(BaseModel):

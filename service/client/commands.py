@@ -17,7 +17,7 @@ from service.client.output import err, files_table, human_size, out, print_json,
 from service.client.uploader import BulkUpload, Interrupted, Outcome, expand, labels_for
 
 PURPOSES = ("training", "ingestion")
-CATEGORIES = ("data", "text", "audio", "archive")
+CATEGORIES = ("data", "text", "audio", "archive", "image")
 SHOWN_ROWS = 50
 
 
@@ -67,7 +67,7 @@ def summary(outcomes: list[Outcome], seconds: float) -> None:
 def upload(
     paths: Annotated[list[Path], typer.Argument(help="files and directories to upload", show_default=False)],
     purpose: Annotated[str, typer.Option(help="training or ingestion")] = "ingestion",
-    category: Annotated[str | None, typer.Option(help="data, text, audio or archive (default: from the extension)")] = None,
+    category: Annotated[str | None, typer.Option(help="data, text, audio, archive or image (default: from the extension)")] = None,
     description: Annotated[str | None, typer.Option(help="description stored with every file")] = None,
     metadata: Annotated[str | None, typer.Option(help='JSON object stored with every file, e.g. \'{"source":"lab"}\'')] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="descend into subdirectories")] = False,
@@ -118,7 +118,7 @@ def upload(
 
 def ls(
     purpose: Annotated[str | None, typer.Option(help="training or ingestion")] = None,
-    category: Annotated[str | None, typer.Option(help="data, text, audio or archive")] = None,
+    category: Annotated[str | None, typer.Option(help="data, text, audio, archive or image")] = None,
     status: Annotated[str | None, typer.Option(help="processing status, e.g. pending, done, failed")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="files per page")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="files to skip")] = 0,

@@ -17,7 +17,8 @@ from service.client.common import ApiKey, Config, Json, Url, Verbose, connect, f
 from service.client.errors import ClientError
 from service.client.output import err, human_size, out, print_json, short_time, table
 
-import_app = typer.Typer(help="Import a model from Hugging Face, GitHub or a local ZIP (runs on a worker).",
+import_app = typer.Typer(help="Import a model from Hugging Face, GitHub or a local ZIP, or a Hugging Face dataset "
+                              "(runs on a worker).",
                          no_args_is_help=True)
 FINAL = {"DONE", "FAILED"}
 Wait = Annotated[bool, typer.Option("--wait", "-w", help="show the task status live until DONE or FAILED")]
@@ -206,6 +207,9 @@ def models(
 
 
 def register(app: typer.Typer) -> None:
+    from service.client.dataset_commands import register as register_datasets
+
+    register_datasets(import_app)
     app.add_typer(import_app, name="import", rich_help_panel="Client")
     app.command(rich_help_panel="Client")(tasks)
     app.command(rich_help_panel="Client")(models)

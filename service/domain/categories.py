@@ -16,6 +16,7 @@ class Category(StrEnum):
     text = "text"
     audio = "audio"
     archive = "archive"
+    image = "image"
 
 
 DEFAULT_PURPOSE = Purpose.ingestion
@@ -26,6 +27,12 @@ EXTENSIONS: dict[str, Category] = {
     ".yml": Category.data,
     ".csv": Category.data,
     ".xml": Category.data,
+    ".jsonl": Category.data,
+    ".ndjson": Category.data,
+    ".parquet": Category.data,
+    ".arrow": Category.data,
+    ".feather": Category.data,
+    ".tsv": Category.data,
     ".txt": Category.text,
     ".md": Category.text,
     ".log": Category.text,
@@ -37,6 +44,10 @@ EXTENSIONS: dict[str, Category] = {
     ".tar": Category.archive,
     ".gz": Category.archive,
     ".tgz": Category.archive,
+    ".png": Category.image,
+    ".jpg": Category.image,
+    ".jpeg": Category.image,
+    ".webp": Category.image,
 }
 
 _CONTENT_TYPES = {
@@ -48,6 +59,16 @@ _CONTENT_TYPES = {
     ".ogg": "audio/ogg",
     ".tgz": "application/gzip",
     ".gz": "application/gzip",
+    ".jsonl": "application/jsonl",
+    ".ndjson": "application/x-ndjson",
+    ".parquet": "application/vnd.apache.parquet",
+    ".arrow": "application/vnd.apache.arrow.file",
+    ".feather": "application/vnd.apache.arrow.file",
+    ".tsv": "text/tab-separated-values",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
 }
 
 

@@ -1,6 +1,7 @@
 """The names of the arq jobs: what the queue enqueues and the worker registers (one spelling)."""
 
 IMPORT_MODEL = "import_model"
+IMPORT_DATASET = "import_dataset"  # a Hub dataset import (the task id is the job id)
 REINDEX = "reindex"
 PROCESS_FILE = "process_file"
 DISPATCH_EVENT = "dispatch_event"

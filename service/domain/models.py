@@ -175,6 +175,8 @@ class TaskRecord(BaseModel):
     model_ids: list[str] = Field(default_factory=list, description="registry ids this task creates")
     resolved_commit: str | None = None
     attempts: int = 0
+    kind: str = Field("model", description="what the task imports: model or dataset")
+    report: dict[str, Any] | None = Field(None, description="a dataset import's files: stored, skipped, failed")
     details: dict[str, Any] = Field(default_factory=dict, description="source-specific job input")
     scan: dict[str, ScanReport] = Field(default_factory=dict, description="scan report per model id")
 

@@ -25,9 +25,18 @@ _ARCHIVE_MAGIC = {
     ".tgz": _GZIP,
     ".tar": lambda h: h[257:262] == b"ustar" or _tar_checksum_ok(h),
 }
+_IMAGE_MAGIC = {
+    ".png": lambda h: h[:8] == b"\x89PNG\r\n\x1a\n",
+    ".jpg": lambda h: h[:3] == b"\xff\xd8\xff",
+    ".jpeg": lambda h: h[:3] == b"\xff\xd8\xff",
+    ".webp": lambda h: h[:4] == b"RIFF" and h[8:12] == b"WEBP",
+}
+# Columnar files carry their magic at both ends (the footer sits before the closing one).
+_COLUMNAR_MAGIC = {".parquet": b"PAR1", ".arrow": b"ARROW1", ".feather": b"ARROW1"}
+TAIL_BYTES = 8
 _JSON_START = set(b'{["-0123456789tfn')
 _TEXT_EXTENSIONS = {".txt", ".md", ".log"}
-_DATA_EXTENSIONS = {".json", ".yaml", ".yml", ".csv", ".xml"}
+_DATA_EXTENSIONS = {".json", ".yaml", ".yml", ".csv", ".xml", ".jsonl", ".ndjson", ".tsv"}
 
 
 def _tar_checksum_ok(head: bytes) -> bool:
@@ -56,7 +65,7 @@ def _check_data(ext: str, text: str, name: str) -> None:
     body = text.lstrip("\ufeff \t\r\n")
     if not body:
         return  # empty or blank: the parser decides (an empty CSV is fine, empty JSON is not)
-    if ext == ".json" and ord(body[0]) not in _JSON_START and body[0] != '"':
+    if ext in (".json", ".jsonl", ".ndjson") and ord(body[0]) not in _JSON_START and body[0] != '"':
         raise InvalidInput(f"{name} does not start like JSON")
     if ext == ".xml" and not body.startswith("<"):
         raise InvalidInput(f"{name} does not start like XML (expected '<')")
@@ -74,21 +83,46 @@ def check_content(filename: str, head: bytes, complete: bool) -> None:
     elif ext in _ARCHIVE_MAGIC:
         if not _ARCHIVE_MAGIC[ext](head):
             raise InvalidInput(f"{name} is not a {ext[1:]} archive (its first bytes do not match)")
+    elif ext in _IMAGE_MAGIC:
+        if not _IMAGE_MAGIC[ext](head):
+            raise InvalidInput(f"{name} is not a {ext[1:].upper()} image (its first bytes do not match)")
+    elif ext in _COLUMNAR_MAGIC:
+        if not head.startswith(_COLUMNAR_MAGIC[ext]):
+            raise InvalidInput(
+                f"{name} is not a {ext[1:]} file (it does not start with {_COLUMNAR_MAGIC[ext].decode()})"
+            )
     elif ext in _TEXT_EXTENSIONS:
         _text_of(head, complete, name)
     elif ext in _DATA_EXTENSIONS:
         _check_data(ext, _text_of(head, complete, name), name)
 
 
+def check_tail(filename: str, tail: bytes) -> None:
+    """Raise ``InvalidInput`` unless a complete file's last bytes end like its type (Parquet, Arrow)."""
+    magic = _COLUMNAR_MAGIC.get(extension_of(filename))
+    if magic is not None and not tail.endswith(magic):
+        raise InvalidInput(
+            f"{filename!r} is not a complete {extension_of(filename)[1:]} file (it does not end with {magic.decode()})"
+        )
+
+
 @dataclass
 class Sniffer:
-    """Collects the first ``SNIFF_BYTES`` of one file and checks them once."""
+    """Collects the first ``SNIFF_BYTES`` of one file and checks them once; for types with a
+    closing magic it also keeps the last few bytes and checks them when the file is complete."""
 
     filename: str
     head: bytearray = field(default_factory=bytearray)
     done: bool = False
+    tail: bytes | None = None  # kept only for types checked at both ends
+
+    def __post_init__(self) -> None:
+        if extension_of(self.filename) in _COLUMNAR_MAGIC:
+            self.tail = b""
 
     def feed(self, chunk: bytes) -> None:
+        if self.tail is not None:
+            self.tail = (self.tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
         if self.done:
             return
         self.head += chunk[: SNIFF_BYTES - len(self.head)]
@@ -100,3 +134,6 @@ class Sniffer:
             self.done = True
             head, self.head = bytes(self.head), bytearray()
             check_content(self.filename, head, complete)
+        if complete and self.tail is not None:
+            tail, self.tail = self.tail, None  # checked once
+            check_tail(self.filename, tail)

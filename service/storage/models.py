@@ -177,6 +177,10 @@ class ModelStore:
         await self.objects.abort_uploads(self.bucket, files_prefix(mid))
         await self.objects.delete(self.bucket, [manifest_key(mid)])
         await self.objects.delete_prefix(self.bucket, files_prefix(mid))
+    async def mark_done(self, claim: str, mark: dict[str, Any]) -> None:
+        """The completion mark of a claim that is no model (a Hub dataset import, ``_datasets/``):
+        it makes a later ``claim`` of the same name a 409, like a model's manifest."""
+        await self.objects.replace_bytes(self.bucket, manifest_key(claim), json.dumps(mark).encode(), JSON)
 
     def _queue_index(self, pipe, manifest: ModelManifest) -> None:
         """Queue on ``pipe`` the index entry of one model: its list entry, orders and claim."""

@@ -6,6 +6,7 @@ No Litestar here: the API (upstream checks) and the workers (imports) both use i
 from dataclasses import dataclass
 
 from service.upstreams.github import GitHub
+from service.upstreams.hf_datasets import HubDatasets
 from service.upstreams.huggingface import HuggingFace
 
 
@@ -15,3 +16,4 @@ class Upstreams:
 
     hf: HuggingFace
     github: GitHub
+    hf_datasets: HubDatasets  # Hub datasets (API: existence check; worker: dataset imports)

@@ -6,8 +6,8 @@ from typing import Any
 
 from arq.worker import func
 
-from service.domain.jobs import IMPORT_MODEL, PROCESS_FILE
-from service.workers import ingestion, model_imports, webhooks
+from service.domain.jobs import IMPORT_DATASET, IMPORT_MODEL, PROCESS_FILE
+from service.workers import dataset_imports, ingestion, model_imports, webhooks
 
 
 async def reindex(ctx: dict[str, Any]) -> int:
@@ -23,6 +23,14 @@ async def import_model(ctx: dict[str, Any], task_id: str) -> str:
 # One try more than the job itself retries: a worker killed during the last try still gets its
 # task marked FAILED by the next run instead of arq dropping the job silently.
 import_model_job = func(import_model, name=IMPORT_MODEL, max_tries=model_imports.MAX_TRIES + 1)
+
+
+async def import_dataset(ctx: dict[str, Any], task_id: str) -> str:
+    """Import the files of one Hub dataset as data uploads; the task id is the job id."""
+    return await dataset_imports.run(ctx, task_id)
+
+
+import_dataset_job = func(import_dataset, name=IMPORT_DATASET, max_tries=model_imports.MAX_TRIES + 1)
 
 
 async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | None = None) -> str:

@@ -37,7 +37,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker``: one place for every limit."""
     return {
         "functions": [
-            jobs.import_model_job, func(jobs.reindex, name=REINDEX), jobs.process_file_job,
+            jobs.import_model_job, jobs.import_dataset_job, func(jobs.reindex, name=REINDEX), jobs.process_file_job,
             func(jobs.dispatch_event, name=DISPATCH_EVENT),
             func(jobs.deliver_webhook, name=DELIVER_WEBHOOK, max_tries=settings.webhook_max_tries),
         ],

@@ -80,3 +80,20 @@ def test_import_errors_a_failed_task_and_a_zip(cli, worker, fake_hub: FakeHub, t
     assert "DONE" in done.stdout
     again = cli("import", "zip", str(tmp_path / "models.zip"))
     assert again.returncode == 1 and again.stderr.startswith("error: 409")
+
+
+def test_import_dataset_waits_and_reports_the_files(cli, worker, fake_hub: FakeHub):
+    from tests.fakes.hf_hub import demo_datasets
+
+    fake_hub.add_dataset("depot/chat-sft", demo_datasets()["depot/chat-sft"])
+    done = cli("import", "dataset", "depot/chat-sft", "--purpose", "training", "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "DONE" in done.stdout and "files stored: 2, skipped: 1, failed: 0" in done.stdout
+    assert "skipped prepare.py" in done.stdout
+    listing = json.loads(cli("ls", "--purpose", "training", "--json").stdout)
+    files = listing["files"] if isinstance(listing, dict) else listing
+    assert sorted(f["original_filename"] for f in files) == ["train.jsonl", "valid.jsonl"]
+    again = cli("import", "dataset", "depot/chat-sft", "--purpose", "training")
+    assert again.returncode == 1 and "409" in again.stderr
+    missing = cli("import", "dataset", "depot/nope", "--purpose", "training")
+    assert missing.returncode == 1 and "404" in missing.stderr

@@ -218,3 +218,26 @@ def test_import_a_model_from_the_fake_hub_reaches_done(ui: Page, http, fake_hub:
     expect(model).to_contain_text("model.safetensors")
     listed = http.get("/v1/models").json()["models"]
     assert [m["id"] for m in listed] == ["huggingface/acme/ui-bert@main"]
+
+
+def test_import_a_dataset_from_the_fake_hub_shows_its_report(ui: Page, http, fake_hub: FakeHub, ui_api):
+    from tests.fakes.hf_hub import demo_datasets
+
+    fake_hub.add_dataset("depot/tiny-parquet", demo_datasets()["depot/tiny-parquet"])
+    ui.goto("/ui#models")
+    ui.get_by_label("Hugging Face dataset").check()
+    ui.get_by_label("Dataset id").fill("depot/tiny-parquet")
+    ui.locator("#ds-purpose").select_option("training")
+    ui.get_by_role("button", name="Start import").click()
+    task = ui.locator("#tasks-body tr").first
+    expect(task).to_contain_text("datasets/depot/tiny-parquet@main")
+    worker = subprocess.Popen([sys.executable, "-m", "service", "worker"], env=ui_api.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        expect(task.locator(".badge")).to_have_text("DONE", timeout=90000)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    expect(task).to_contain_text("stored 3, skipped 1, failed 0")
+    stats = http.get("/api/v1/data/stats").json()["stats"]
+    assert stats["by_purpose"]["training"]["count"] == 3

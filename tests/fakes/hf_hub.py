@@ -3,7 +3,8 @@
 ``/api/models/{repo}[/revision/{rev}]`` (repo info with ``sha`` and ``siblings``),
 ``/api/models/{repo}/tree/{rev}`` (recursive, paged by ``Link`` like the Hub) and
 ``/{repo}/resolve/{rev}/{path}`` with ``X-Repo-Commit``, ``ETag``, ``Content-Length`` and
-Range; LFS files redirect to a CDN path as the real Hub does. Missing things answer 404
+Range; the same for datasets under ``/api/datasets/...`` and ``/datasets/{repo}/resolve/...``;
+LFS files redirect to a CDN path as the real Hub does. Missing things answer 404
 with the Hub's ``X-Error-Code``. Files may be ``Generated`` (any size, never held in
 memory), and faults can be injected: status codes for the next N matching requests, a
 byte-rate limit. Run ``python -m tests.fakes.hf_hub`` to serve a demo model."""
@@ -106,7 +107,7 @@ def _sha256(c: Content) -> str:
 
 
 def _is_lfs(path: str, c: Content) -> bool:
-    return isinstance(c, Generated) or path.endswith((".safetensors", ".bin", ".gguf")) or _size(c) >= MIB
+    return isinstance(c, Generated) or path.endswith((".safetensors", ".bin", ".gguf", ".parquet")) or _size(c) >= MIB
 
 
 @dataclass
@@ -121,6 +122,7 @@ class FakeHub(FakeServer):
     def __init__(self, page_size: int = 1000) -> None:
         super().__init__()
         self.repos: dict[str, Repo] = {}
+        self.datasets: dict[str, Repo] = {}
         self.downloads: Counter[str] = Counter()  # "repo/path" -> GETs of the bytes
         self.rate: float | None = None  # bytes per second for file bodies
         self.page_size = page_size
@@ -129,19 +131,28 @@ class FakeHub(FakeServer):
     # setup -----------------------------------------------------------------------
     def add_model(self, repo_id: str, files: dict[str, Content], revision: str = "main") -> str:
         """Add a commit with exactly ``files`` and point ``revision`` at it; returns the sha."""
+        return self._add(self.repos, repo_id, files, revision)
+
+    def add_dataset(self, repo_id: str, files: dict[str, Content], revision: str = "main") -> str:
+        """The same for a dataset repository (``repo_type="dataset"``)."""
+        return self._add(self.datasets, repo_id, files, revision)
+
+    @staticmethod
+    def _add(repos: dict[str, Repo], repo_id: str, files: dict[str, Content], revision: str) -> str:
         digest = hashlib.sha1(repo_id.encode())
         for path in sorted(files):
             digest.update(f"{path}:{_sha256(files[path])}".encode())
         commit = digest.hexdigest()
-        repo = self.repos.setdefault(repo_id, Repo())
+        repo = repos.setdefault(repo_id, Repo())
         repo.commits[commit] = dict(files)
         repo.refs[revision] = commit
         return commit
 
     # lookups -------------------------------------------------------------------------
-    def lookup(self, repo_id: str, revision: str) -> tuple[str | None, str | None, dict[str, Content] | None]:
-        """(error code, commit, files)."""
-        repo = self.repos.get(repo_id)
+    def lookup(self, repo_id: str, revision: str, kind: str = "models"
+               ) -> tuple[str | None, str | None, dict[str, Content] | None]:
+        """(error code, commit, files); ``kind`` is models or datasets."""
+        repo = (self.datasets if kind == "datasets" else self.repos).get(repo_id)
         if repo is None:
             return "RepoNotFound", None, None
         commit = repo.refs.get(revision) or (revision if revision in repo.commits else None)
@@ -167,20 +178,22 @@ class _Handler(FakeHandler):
         status = self.fake.take_fault(path)
         if status is not None:
             return self._json(status, {"error": f"injected {status}"})
-        if m := re.match(r"^/api/models/(.+?)/tree/([^/]+)(?:/(.*))?$", path):
-            return self._tree(unquote(m[1]), unquote(m[2]), unquote(m[3] or ""), query)
-        if m := re.match(r"^/api/models/(.+?)/revision/([^/]+)$", path):
-            return self._info(unquote(m[1]), unquote(m[2]))
-        if m := re.match(r"^/api/models/([^/]+(?:/[^/]+)?)$", path):
-            return self._info(unquote(m[1]), "main")
-        if m := re.match(r"^/cdn/([0-9a-f]{40})/(.+?)/-/(.+)$", path):
-            return self._file(unquote(m[2]), m[1], unquote(m[3]), cdn=True)
+        if m := re.match(r"^/api/(models|datasets)/(.+?)/tree/([^/]+)(?:/(.*))?$", path):
+            return self._tree(unquote(m[2]), unquote(m[3]), unquote(m[4] or ""), query, m[1])
+        if m := re.match(r"^/api/(models|datasets)/(.+?)/revision/([^/]+)$", path):
+            return self._info(unquote(m[2]), unquote(m[3]), m[1])
+        if m := re.match(r"^/api/(models|datasets)/([^/]+(?:/[^/]+)?)$", path):
+            return self._info(unquote(m[2]), "main", m[1])
+        if m := re.match(r"^/cdn/(datasets/)?([0-9a-f]{40})/(.+?)/-/(.+)$", path):
+            return self._file(unquote(m[3]), m[2], unquote(m[4]), cdn=True, kind="datasets" if m[1] else "models")
+        if m := re.match(r"^/datasets/(.+?)/resolve/([^/]+)/(.+)$", path):
+            return self._file(unquote(m[1]), unquote(m[2]), unquote(m[3]), cdn=False, kind="datasets")
         if m := re.match(r"^/(.+?)/resolve/([^/]+)/(.+)$", path):
             return self._file(unquote(m[1]), unquote(m[2]), unquote(m[3]), cdn=False)
         self._json(404, {"error": "not found"})
 
-    def _info(self, repo_id: str, revision: str) -> None:
-        error, commit, files = self.fake.lookup(repo_id, revision)
+    def _info(self, repo_id: str, revision: str, kind: str = "models") -> None:
+        error, commit, files = self.fake.lookup(repo_id, revision, kind)
         if error:
             return self._error(error, f"{error} {repo_id}@{revision}")
         self._json(200, {
@@ -190,8 +203,8 @@ class _Handler(FakeHandler):
             "siblings": [{"rfilename": p} for p in sorted(files)],
         })
 
-    def _tree(self, repo_id: str, revision: str, under: str, query: dict) -> None:
-        error, commit, files = self.fake.lookup(repo_id, revision)
+    def _tree(self, repo_id: str, revision: str, under: str, query: dict, kind: str = "models") -> None:
+        error, commit, files = self.fake.lookup(repo_id, revision, kind)
         if error:
             return self._error(error, f"{error} {repo_id}@{revision}")
         recursive = query.get("recursive", ["false"])[0].lower() == "true"
@@ -222,8 +235,8 @@ class _Handler(FakeHandler):
             headers["Link"] = f'<{base}>; rel="next"'
         self._json(200, page, headers)
 
-    def _file(self, repo_id: str, revision: str, path: str, cdn: bool) -> None:
-        error, commit, files = self.fake.lookup(repo_id, revision)
+    def _file(self, repo_id: str, revision: str, path: str, cdn: bool, kind: str = "models") -> None:
+        error, commit, files = self.fake.lookup(repo_id, revision, kind)
         if error:
             return self._error(error, f"{error} {repo_id}@{revision}")
         if path not in files:
@@ -233,7 +246,8 @@ class _Handler(FakeHandler):
         etag = _sha256(content) if lfs else hashlib.sha1(f"blob {_size(content)}\0".encode()).hexdigest()
         if lfs and not cdn:
             self.send_response(302)
-            self.send_header("Location", f"/cdn/{commit}/{quote(repo_id)}/-/{quote(path)}")
+            cdn_kind = "datasets/" if kind == "datasets" else ""
+            self.send_header("Location", f"/cdn/{cdn_kind}{commit}/{quote(repo_id)}/-/{quote(path)}")
             self.send_header("X-Repo-Commit", commit)
             self.send_header("X-Linked-Etag", f'"{etag}"')
             self.send_header("X-Linked-Size", str(_size(content)))
@@ -255,7 +269,7 @@ class _Handler(FakeHandler):
         if self.command == "HEAD":
             return None
         with self.fake.lock:
-            self.fake.downloads[f"{repo_id}/{path}"] += 1
+            self.fake.downloads[f"{'datasets/' if kind == 'datasets' else ''}{repo_id}/{path}"] += 1
         pieces = ([content[start:end]] if isinstance(content, bytes) else content.chunks(start, end))
         for piece in pieces:
             for offset in range(0, len(piece), 64 * 1024):
@@ -281,6 +295,25 @@ def demo_files(weights_size: int) -> dict[str, Content]:
     }
 
 
+def demo_datasets() -> dict[str, dict[str, Content]]:
+    """A Parquet dataset with two splits and a JSONL chat dataset, each with files the allow-list skips."""
+    from tests.ml_samples import CHAT, jsonl, parquet
+
+    return {
+        "depot/tiny-parquet": {
+            "README.md": b"---\nconfigs: [{config_name: default}]\n---\n# tiny parquet\n",
+            ".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n",
+            "data/train-00000-of-00001.parquet": parquet(10),
+            "data/test-00000-of-00001.parquet": parquet(4, 2),
+        },
+        "depot/chat-sft": {
+            "train.jsonl": jsonl(CHAT[:2] * 3),
+            "valid.jsonl": jsonl(CHAT),
+            "prepare.py": b"print('not data')\n",
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve a fake Hugging Face Hub with one demo model.")
     parser.add_argument("--port", type=int, default=8900)
@@ -289,8 +322,10 @@ def main() -> None:
     args = parser.parse_args()
     hub = FakeHub()
     commit = hub.add_model(args.repo, demo_files(args.size))
+    for name, files in demo_datasets().items():
+        hub.add_dataset(name, files)
     hub.start(args.port)
-    print(f"fake hub on {hub.url}: {args.repo}@main = {commit}", flush=True)
+    print(f"fake hub on {hub.url}: {args.repo}@main = {commit}; datasets {', '.join(demo_datasets())}", flush=True)
     threading.Event().wait()
 
 

@@ -29,6 +29,7 @@ def fake_github() -> Iterator[FakeGitHub]:
 @pytest.fixture
 def hub(fake_hub: FakeHub) -> FakeHub:
     fake_hub.repos.clear()
+    fake_hub.datasets.clear()
     fake_hub.faults.clear()
     fake_hub.downloads.clear()
     fake_hub.rate = None

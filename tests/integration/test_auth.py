@@ -218,3 +218,11 @@ def test_ui_sends_the_key_from_session_storage(auth_api, clean, tmp_path):
         page.get_by_role("button", name="Save").click()
         expect(page.locator("#files-body")).to_contain_text("seen.txt")
         context.close()
+
+
+def test_dataset_imports_need_write_and_the_keys_purpose(http):
+    body = {"repo_id": "depot/tiny-parquet", "purpose": "ingestion"}
+    assert_error(http.post("/api/v1/data/import/huggingface", json=body, headers=bearer("reader")), 403)
+    refused = assert_error(http.post("/api/v1/data/import/huggingface", json=body, headers=bearer("trainer")), 403)
+    assert "limited to purpose 'training'" in refused["error"]
+    assert_error(http.post("/api/v1/data/import/huggingface", json=body), 401)

@@ -40,6 +40,17 @@ async function startImport(event) {
       label = `${tag}@${revision}`;
       location = (await request("/v1/upload/huggingface", { method: "POST", json: { model_tag: tag, revision } }))
         .headers.get("Location");
+    } else if (source() === "dataset") {
+      const repoId = $("#ds-repo").value.trim();
+      const revision = $("#ds-revision").value.trim() || "main";
+      if (!repoId) throw new Error("Enter a dataset id.");
+      const allow = $("#ds-allow").value.split(",").map((p) => p.trim()).filter(Boolean);
+      const body = { repo_id: repoId, revision, purpose: $("#ds-purpose").value };
+      if ($("#ds-category").value) body.category = $("#ds-category").value;
+      if (allow.length) body.allow_patterns = allow;
+      label = `datasets/${repoId}@${revision}`;
+      location = (await request("/api/v1/data/import/huggingface", { method: "POST", json: body }))
+        .headers.get("Location");
     } else if (source() === "github") {
       const [owner, repoName, extra] = $("#gh-repo").value.trim().split("/");
       const revision = $("#gh-revision").value.trim() || "main";
@@ -77,6 +88,13 @@ async function startImport(event) {
   }
 }
 
+function detail(task) {
+  if (task.error_msg) return task.error_msg;
+  const r = task.report;
+  if (r) return `stored ${r.files_stored}, skipped ${r.files_skipped}, failed ${r.files_failed}`;
+  return (task.model_ids || []).join(", ");
+}
+
 function taskRow(entry, task) {
   const status = task ? task.task_status : "UNKNOWN";
   return el("tr", { "data-task": task ? task.id : entry.location },
@@ -85,7 +103,7 @@ function taskRow(entry, task) {
     el("td", { "data-label": "Status" }, el("span", { class: `badge ${status}`, text: status })),
     el("td", { "data-label": "Updated", class: "when", text: task ? when(task.updated_at) : "–" }),
     el("td", { "data-label": "Detail", class: "detail",
-      text: task ? task.error_msg || (task.model_ids || []).join(", ") : "not found" }));
+      text: task ? detail(task) : "not found" }));
 }
 
 async function refreshTasks() {

@@ -5,7 +5,7 @@ import { report } from "./notice.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const PURPOSES = ["training", "ingestion"];
-const CATEGORIES = ["data", "text", "audio", "archive"];
+const CATEGORIES = ["data", "text", "audio", "archive", "image"];
 let measure = "count";
 let latest = null;
 

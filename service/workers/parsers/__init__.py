@@ -24,7 +24,7 @@ def parse_limits(settings: Settings) -> ParseLimits:
 
 def _parser_for(ext: str, size: int, settings: Settings) -> tuple[bool, Callable[[Any], dict[str, Any]]]:
     """(needs random access, parse function of a binary file object)."""
-    from service.workers.parsers import media, structured, text
+    from service.workers.parsers import columnar, delimited, image, jsonl, media, structured, text
 
     limits = media.ArchiveLimits(settings.archive_max_entries, settings.archive_max_unpacked,
                                  settings.archive_max_ratio, settings.summary_max_string)
@@ -43,6 +43,16 @@ def _parser_for(ext: str, size: int, settings: Settings) -> tuple[bool, Callable
         ".tgz": (False, lambda f: media.tar_summary(f, size, limits, ".tgz")),
         ".gz": (True, lambda f: media.tar_summary(f, size, limits, ".gz")),
     }
+    table.update({
+        ".jsonl": (False, lambda f: jsonl.jsonl_summary(f, bounds)),
+        ".ndjson": (False, lambda f: jsonl.jsonl_summary(f, bounds)),
+        ".tsv": (False, delimited.tsv_summary),
+        ".parquet": (True, lambda f: columnar.parquet_summary(f, size)),
+        ".arrow": (True, lambda f: columnar.arrow_summary(f, size)),
+        ".feather": (True, lambda f: columnar.arrow_summary(f, size)),
+    })
+    for picture in (".png", ".jpg", ".jpeg", ".webp"):
+        table[picture] = (False, lambda f, ext=picture: image.image_summary(f, ext))
     for audio in (".wav", ".mp3", ".ogg", ".flac"):
         table[audio] = (True, lambda f, ext=audio: media.audio_summary(f, ext))
     if ext not in table:
