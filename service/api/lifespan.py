@@ -9,6 +9,7 @@ import structlog
 from litestar import Litestar
 
 from service.api.imports import open_model_imports
+from service.api.live import LiveStreams
 from service.errors import DependencyDown
 from service.memory import tune_malloc
 from service.settings import Settings
@@ -35,8 +36,9 @@ def lifespan_for(settings: Settings):
             app.state.files = files
             app.state.jobs = jobs
             app.state.emitter = Emitter(
-                EventLog(index.client, settings.redis_prefix, settings.events_max_len), JobQueue(index.client))
+                EventLog(index.client, settings.redis_prefix, settings.events_max_len, settings.events_source()), JobQueue(index.client))
             app.state.models, app.state.upstreams = await open_model_imports(stack, objects, index, settings)
+            app.state.live = await stack.enter_async_context(LiveStreams.open(settings))  # SSE event streams
             try:
                 await objects.ensure_buckets(files.buckets())
                 await app.state.models.ensure_bucket()

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from arq import Retry
 
-from service.domain.events import FileFailed, FileProcessed, ModelImported
+from service.domain.events import FileFailed, FileProcessed, FileProcessing, ModelFailed, ModelImported
 from service.domain.records import FileRecord, Status, format_time, utc_now
 from service.errors import DependencyDown, DepotError, NotFound
 from service.storage.events import Emitter, EventLog
@@ -30,12 +30,12 @@ async def open_clients(ctx: dict[str, Any]) -> None:
     """Worker start-up: the event log, emitter, handler registry and the webhook HTTP client."""
     files: FileStore = ctx["files"]
     settings = ctx["settings"]
-    events = EventLog(files.index.client, settings.redis_prefix, settings.events_max_len)
+    events = EventLog(files.index.client, settings.redis_prefix, settings.events_max_len, settings.events_source())
     emitter = Emitter(events, JobQueue(files.index.client))
-    counter = TrainingCounter(files.index.client, settings.redis_prefix, events.key, settings.events_max_len)
+    counter = TrainingCounter(files.index.client, settings.redis_prefix, events)
     http = httpx.AsyncClient(follow_redirects=False)
     ctx["stack"].push_async_callback(http.aclose)
-    ctx.update(events=events, emitter=emitter, webhook_http=http,
+    ctx.update(events=events, emitter=emitter, webhook_http=http, webhook_keys=settings.webhook_keys(),
                handlers=handlers.build_registry(counter, emitter, settings.training_thresholds))
     log.info("event handlers: %s", ", ".join(handlers.describe(ctx["handlers"])))
 
@@ -56,6 +56,7 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
     record.status, record.error = Status.processing, None
     if not await _save(files, record):
         return "deleted"
+    await ctx["emitter"].emit(FileProcessing.of(record))  # live status for the UI and subscribers
     bucket, key = files.location(record)
     try:
         summary = await summarize(files.objects, bucket, key, record.filename, record.size, ctx["settings"])
@@ -97,7 +98,7 @@ async def _save(files: FileStore, record: FileRecord, quiet: bool = False) -> bo
 
 async def dispatch_event(ctx: dict[str, Any], event_id: str) -> str:
     """Run the handlers of one event, then queue its webhooks."""
-    event = await ctx["events"].get(event_id)
+    event = await ctx["events"].get_typed(event_id)
     if event is None:
         return "gone"
     failed = await handlers.run_handlers(ctx["handlers"], event)
@@ -114,3 +115,12 @@ async def model_imported(ctx: dict[str, Any], task: Any) -> None:
         ))
     except Exception:  # noqa: BLE001 - the import succeeded; a lost event is only logged
         log.exception("could not emit model.imported for %s", task.id)
+
+
+async def model_failed(ctx: dict[str, Any], task: Any) -> None:
+    """Hook for the model import job's permanent failure; never changes the outcome."""
+    try:
+        await ctx["emitter"].emit(ModelFailed(task_id=task.id, source=task.source.value, model_tag=task.model_tag,
+                                              error=task.error_msg or "failed"))
+    except Exception:  # noqa: BLE001 - the task is recorded FAILED; a lost event is only logged
+        log.exception("could not emit model.failed for %s", task.id)

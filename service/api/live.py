@@ -1,0 +1,91 @@
+"""Open SSE event streams: their own Redis pool, a bound per API key and per process, and an
+end when the server stops.
+
+Uvicorn waits for open responses to finish before it runs the lifespan shutdown, so an SSE
+stream would hold a graceful shutdown for its whole timeout. The exit signals uvicorn catches
+(SIGINT, SIGTERM) are therefore chained here to set ``stop``, which ends every stream at once
+(clients reconnect elsewhere with ``Last-Event-ID``: nothing is lost)."""
+
+import asyncio
+import signal
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as redis
+import structlog
+from litestar.exceptions import TooManyRequestsException
+
+from service.settings import Settings
+from service.storage.events import EventLog
+
+log = structlog.get_logger("depot.api")
+EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Slot:
+    """One open stream's place; released when the stream ends or its generator is collected."""
+
+    def __init__(self, owner: str | None) -> None:
+        self.owner = owner
+        self.open = True
+
+    def release(self) -> None:
+        self.open = False
+
+
+class LiveStreams:
+    def __init__(self, log_: EventLog, settings: Settings) -> None:
+        self.log = log_
+        self.per_key = settings.events_streams_per_key
+        self.total = settings.events_streams_max
+        self.heartbeat = settings.events_heartbeat
+        self.stop = asyncio.Event()
+        self._slots: weakref.WeakSet[Slot] = weakref.WeakSet()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings) -> AsyncIterator["LiveStreams"]:
+        """A pool sized for every allowed stream (each blocks one connection in XREAD)."""
+        client = redis.Redis.from_url(
+            settings.redis_url, decode_responses=True, socket_connect_timeout=3,
+            socket_timeout=settings.events_heartbeat + 10, max_connections=settings.events_streams_max + 1,
+        )
+        live = cls(EventLog(client, settings.redis_prefix, settings.events_max_len, settings.events_source()),
+                   settings)
+        live.chain_exit_signals()
+        try:
+            yield live
+        finally:
+            live.stop.set()
+            await client.aclose()
+
+    def chain_exit_signals(self) -> None:
+        """Set ``stop`` on SIGINT/SIGTERM, then run the handler already installed (uvicorn's)."""
+        loop = asyncio.get_running_loop()
+        for sig in EXIT_SIGNALS:
+            previous = signal.getsignal(sig)
+
+            def handler(signum, frame, previous=previous) -> None:
+                loop.call_soon_threadsafe(self.stop.set)
+                if callable(previous):
+                    previous(signum, frame)
+
+            try:
+                signal.signal(sig, handler)
+            except ValueError:  # not the main thread (an embedded server): the lifespan end still stops streams
+                log.info("event streams: exit signals not chained (not in the main thread)")
+                return
+
+    def acquire(self, owner: str | None) -> Slot:
+        """A place for one more stream of ``owner`` (an API key; ``None`` with auth off), else 429."""
+        live = [slot for slot in self._slots if slot.open]
+        if len(live) >= self.total:
+            raise TooManyRequestsException(f"this server holds its maximum of {self.total} event streams",
+                                           headers={"Retry-After": "10"})
+        if owner is not None and sum(slot.owner == owner for slot in live) >= self.per_key:
+            raise TooManyRequestsException(f"this API key already holds {self.per_key} event streams",
+                                           headers={"Retry-After": "10"})
+        slot = Slot(owner)
+        self._slots.add(slot)
+        return slot
