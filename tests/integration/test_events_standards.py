@@ -3,14 +3,23 @@ API and from webhook bodies, and the ``standardwebhooks`` package verifies the s
 refuses a tampered body, an old timestamp and a wrong secret)."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
 import zipfile
+from pathlib import Path
 
+import httpx
 import jsonschema
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, from_structured_event
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from service.devstack import free_port
 from service.domain.webhooks import new_secret
 from tests.integration.model_fixtures import created, follow
 from tests.integration.test_ingestion_events import Receiver, worker
@@ -97,3 +106,42 @@ def test_webhook_bodies_parse_as_cloudevents_and_signatures_verify(mclient, mode
         with pytest.raises(WebhookVerificationError, match="too old"):
             Webhook(new).verify(body, replayed)
     assert types == ALL_TYPES
+
+
+def readme_receiver() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("<!-- receiver -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    return textwrap.dedent(block)
+
+
+def test_the_readme_receiver_verifies_a_real_delivery(client, api, tmp_path):
+    code = readme_receiver()
+    assert len(code.strip().splitlines()) <= 11  # ten lines plus the one that starts it, as promised
+    script = tmp_path / "receiver.py"
+    script.write_text(code)
+    secret, port = new_secret(), free_port()
+    receiver = subprocess.Popen([sys.executable, str(script)], env={**os.environ, "WEBHOOK_SECRET": secret,
+                                "PORT": str(port)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port)
+        file = upload(client, "hook.txt", b"hello\n", purpose="ingestion")
+        worker(api.env, DEPOT_WEBHOOK_URLS=f"http://127.0.0.1:{port}/", DEPOT_WEBHOOK_SECRET=secret)
+        forged = httpx.post(f"http://127.0.0.1:{port}/", content=b"{}", headers={
+            "webhook-id": "1-0", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,Zm9yZ2Vk"})
+        assert forged.status_code == 400
+    finally:
+        receiver.terminate()
+        out, _ = receiver.communicate(timeout=10)
+    assert sorted(out.splitlines()) == [f"io.depot.file.{kind} {file['path']}"  # deliveries run concurrently
+                                        for kind in ("processed", "processing", "uploaded")]
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the README receiver did not start"
+            time.sleep(0.1)
