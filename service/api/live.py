@@ -42,6 +42,7 @@ class LiveStreams:
         self.heartbeat = settings.events_heartbeat
         self.stop = asyncio.Event()
         self._slots: weakref.WeakSet[Slot] = weakref.WeakSet()
+        self._restore: list[tuple] = []
 
     @classmethod
     @asynccontextmanager
@@ -58,6 +59,7 @@ class LiveStreams:
             yield live
         finally:
             live.stop.set()
+            live.unchain_exit_signals()
             await client.aclose()
 
     def chain_exit_signals(self) -> None:
@@ -67,7 +69,8 @@ class LiveStreams:
             previous = signal.getsignal(sig)
 
             def handler(signum, frame, previous=previous) -> None:
-                loop.call_soon_threadsafe(self.stop.set)
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(self.stop.set)
                 if callable(previous):
                     previous(signum, frame)
 
@@ -76,6 +79,14 @@ class LiveStreams:
             except ValueError:  # not the main thread (an embedded server): the lifespan end still stops streams
                 log.info("event streams: exit signals not chained (not in the main thread)")
                 return
+            self._restore.append((sig, handler, previous))
+
+    def unchain_exit_signals(self) -> None:
+        """Put the previous handlers back where ours is still installed."""
+        for sig, handler, previous in reversed(self._restore):
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, previous)
+        self._restore.clear()
 
     def acquire(self, owner: str | None) -> Slot:
         """A place for one more stream of ``owner`` (an API key; ``None`` with auth off), else 429."""
