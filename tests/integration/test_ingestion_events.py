@@ -210,3 +210,13 @@ def test_byte_threshold_fires_on_the_crossing_file(client, api):
     assert len(ready) == 1
     assert ready[0]["files"] == 2 and ready[0]["bytes"] == 60 and ready[0]["threshold_bytes"] == 50
     assert ready[0]["threshold_files"] == 0 and ready[0]["sequence"] == 1
+
+
+def test_entries_from_before_cloudevents_are_served_as_cloudevents(client, redis_client):
+    legacy = {"type": "file.deleted", "time": "2026-01-01T00:00:00.000000Z", "path": "ingestion/text/a.txt",
+              "purpose": "ingestion", "category": "text"}
+    entry = redis_client.xadd("depot:events", {"type": "file.deleted", "data": json.dumps(legacy)})
+    [event] = client.get("/api/v1/events").json()["events"]
+    assert event["id"] == entry and event["type"] == "io.depot.file.deleted" and event["specversion"] == "1.0"
+    assert event["subject"] == "ingestion/text/a.txt" and event["time"] == legacy["time"]
+    assert event["data"] == {"path": "ingestion/text/a.txt", "purpose": "ingestion", "category": "text"}
