@@ -12,7 +12,6 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as redis
 import structlog
 from litestar.exceptions import TooManyRequestsException
 
@@ -47,20 +46,18 @@ class LiveStreams:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator["LiveStreams"]:
-        """A pool sized for every allowed stream (each blocks one connection in XREAD)."""
-        client = redis.Redis.from_url(
-            settings.redis_url, decode_responses=True, socket_connect_timeout=3,
-            socket_timeout=settings.events_heartbeat + 10, max_connections=settings.events_streams_max + 1,
-        )
-        live = cls(EventLog(client, settings.redis_prefix, settings.events_max_len, settings.events_source()),
-                   settings)
-        live.chain_exit_signals()
-        try:
-            yield live
-        finally:
-            live.stop.set()
-            live.unchain_exit_signals()
-            await client.aclose()
+        """Streams read the event log through a pool of their own, sized for all of them."""
+        async with EventLog.open_for_following(
+            settings.redis_url, settings.redis_prefix, settings.events_max_len, settings.events_source(),
+            settings.events_streams_max, settings.events_heartbeat,
+        ) as events:
+            live = cls(events, settings)
+            live.chain_exit_signals()
+            try:
+                yield live
+            finally:
+                live.stop.set()
+                live.unchain_exit_signals()
 
     def chain_exit_signals(self) -> None:
         """Set ``stop`` on SIGINT/SIGTERM, then run the handler already installed (uvicorn's)."""

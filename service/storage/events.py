@@ -9,6 +9,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as redis
@@ -34,6 +35,19 @@ class EventLog:
         self.key = f"{prefix}events"
         self.max_len = max_len
         self.source = source
+
+    @classmethod
+    @asynccontextmanager
+    async def open_for_following(cls, url: str, prefix: str, max_len: int, source: str, streams: int,
+                                 heartbeat: float) -> AsyncIterator["EventLog"]:
+        """A log on its own pool for ``follow``: each follower blocks one connection in XREAD, so
+        followers never take the connections uploads need."""
+        client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3,
+                                      socket_timeout=heartbeat + 10, max_connections=streams + 1)
+        try:
+            yield cls(client, prefix, max_len, source)
+        finally:
+            await client.aclose()
 
     def entry(self, event: BaseEvent) -> StreamEntry:
         """The stream entry of an event, for a script that appends it with another write."""
