@@ -34,8 +34,10 @@ class Slot:
 
 
 class LiveStreams:
-    def __init__(self, log_: EventLog, settings: Settings) -> None:
-        self.log = log_
+    """What every open stream shares: the log to follow, the bounds, and the stop signal."""
+
+    def __init__(self, events: EventLog, settings: Settings) -> None:
+        self.log = events
         self.per_key = settings.events_streams_per_key
         self.total = settings.events_streams_max
         self.heartbeat = settings.events_heartbeat

@@ -98,9 +98,15 @@ class EventsController(Controller):
         with a keep-alive comment on quiet periods; ends when the server shuts down."""
         keep = scoped_filter(request, types, purpose)
         start = last_event_id or after
-        start = check_stream_id(start) if start else await live.log.tip()  # also a Redis check: 503 if down
+        if start:
+            check_stream_id(start)
         key = request.scope.get("auth")
         slot = live.acquire(key.ident if isinstance(key, ApiKey) else None)
+        try:
+            start = start or await live.log.tip()  # also a Redis check: 503 if it is down
+        except BaseException:
+            slot.release()
+            raise
         return ServerSentEvent(messages(live, live.log, start, keep, slot), headers={"Cache-Control": "no-store",
                                                                                      "X-Accel-Buffering": "no"})
 
