@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from pydantic import BaseModel, Field
 
@@ -25,7 +25,7 @@ from service.storage.events import Emitter, EventLog, Filter, check_stream_id, t
 
 READ = {"scope": "read", "purpose_checked": True}  # the guard checks ?purpose= against a bound key
 RETRY_MS = 3000  # how long an SSE client waits before it reconnects
-TypeParam = Annotated[list[str] | None, Parameter(query="type", description="keep only these event types "
+TypeParam = Annotated[list[str] | None, QueryParameter(name="type", description="keep only these event types "
                       "(repeatable; io.depot.file.processed or file.processed)")]
 PurposeParam = Annotated[Purpose | None, Parameter(description="keep only events of files of this purpose")]
 
@@ -91,8 +91,8 @@ class EventsController(Controller):
         types: TypeParam = None,
         purpose: PurposeParam = None,
         after: Annotated[str | None, Parameter(description="start after this id (default: now)")] = None,
-        last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID", description="resume after "
-                                                       "this id (sent by SSE clients on reconnect)")] = None,
+        last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID", description="resume after "
+                                                             "this id (sent by SSE clients on reconnect)")] = None,
     ) -> ServerSentEvent:
         """Live CloudEvents as Server-Sent Events (``id:`` is the event id, ``data:`` the CloudEvent),
         with a keep-alive comment on quiet periods; ends when the server shuts down."""
