@@ -104,6 +104,20 @@ def test_type_filter_and_bad_ids_or_types_are_400(http):
     assert deleted["type"] == "io.depot.file.deleted" and deleted["subject"] == file["path"]
 
 
+def test_type_may_repeat_while_other_parameters_may_not(http):
+    """``?type=`` is a list, so the repeated-query guard lets it repeat; ``?after=`` stays single."""
+    file = upload(http, "twice.csv", **bearer("writer"))
+    assert http.delete(f"/api/v1/data/files/{file['path']}", headers=bearer("deleter")).status_code == 200
+    wanted = [("type", "file.uploaded"), ("type", "io.depot.file.deleted")]
+    response = http.get("/api/v1/events", params=wanted, headers=bearer("reader"))
+    assert response.status_code == 200, response.text
+    assert [e["type"] for e in response.json()["events"]] == ["io.depot.file.uploaded", "io.depot.file.deleted"]
+    body = assert_error(
+        http.get("/api/v1/events", params=[("after", "0"), ("after", "1")], headers=bearer("reader")), 400
+    )
+    assert "'after' given more than once" in body["error"]
+
+
 def test_open_streams_per_key_are_bounded_and_freed_on_close(http):
     with (
         connect_sse(http, "GET", STREAM, headers=bearer("reader")) as first,
