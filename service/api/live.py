@@ -1,5 +1,5 @@
-"""Open SSE event streams: their own Redis pool (opened by ``service.wiring``), a bound per API key and per process, and an
-end when the server stops.
+"""Open SSE event streams: their own Redis pool (opened by ``service.wiring``), a bound per API
+key and per process, and an end when the server stops.
 
 Uvicorn waits for open responses to finish before it runs the lifespan shutdown, so an SSE
 stream would hold a graceful shutdown for its whole timeout. The exit signals uvicorn catches
