@@ -104,8 +104,17 @@ class Settings(BaseSettings):
     summary_max_bytes: int = Field(64 * 1024, ge=1024, description="largest summary of one file as JSON, bytes; "
                                    "a larger one is trimmed and marked truncated")
     events_max_len: int = Field(100_000, ge=10, description="events kept in the Redis stream (approximate)")
+    public_url: str = Field("", description="the API's public base URL, e.g. https://depot.example.com; "
+                            "empty: http://<host>:<port>")
+    event_source: str = Field("", description="CloudEvents `source` of every event; empty: the public URL")
+    events_streams_per_key: int = Field(5, ge=1, description="open SSE event streams one API key may hold "
+                                        "(per API process)")
+    events_streams_max: int = Field(200, ge=1, description="open SSE event streams per API process, all keys")
+    events_heartbeat: float = Field(15.0, gt=0, description="seconds between keep-alive comments on a quiet "
+                                    "SSE event stream")
     webhook_urls: str = Field("", description="comma-separated URLs that receive every event as a signed POST")
-    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Depot-Signature; "
+    webhook_secret: SecretStr | None = Field(None, description="Standard Webhooks secrets `whsec_<base64>`, "
+                                             "space- or comma-separated (several during a rotation: each signs); "
                                              "empty: webhooks are sent unsigned")
     webhook_timeout: float = Field(10.0, gt=0, description="seconds one webhook POST may take")
     webhook_max_tries: int = Field(5, ge=1, description="tries of one webhook delivery")
@@ -125,6 +134,28 @@ class Settings(BaseSettings):
         except InvalidInput as exc:
             raise ValueError(exc.message) from None
         return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        from service.domain.webhooks import parse_secrets
+
+        if value is not None:
+            try:
+                parse_secrets(value.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def webhook_keys(self) -> list[bytes]:
+        """The HMAC keys of ``DEPOT_WEBHOOK_SECRET`` (none: unsigned)."""
+        from service.domain.webhooks import parse_secrets
+
+        return parse_secrets(self.webhook_secret.get_secret_value()) if self.webhook_secret else []
+
+    def events_source(self) -> str:
+        """The CloudEvents ``source``: ``event_source``, else the public URL."""
+        return self.event_source or self.public_url or f"http://{self.host}:{self.port}"
 
     def bucket(self, name: str) -> str:
         """The bucket name for a purpose (``training``, ``ingestion``) or ``models``."""

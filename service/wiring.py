@@ -47,12 +47,15 @@ class Clients:
     upstreams: Upstreams
     http: httpx.AsyncClient  # upstreams (Hub, GitHub): follows redirects
     webhook_http: httpx.AsyncClient  # webhook deliveries: never follows redirects
+    webhook_keys: list[bytes]  # Standard Webhooks HMAC keys of DEPOT_WEBHOOK_SECRET (none: unsigned)
+    followers: EventLog | None = None  # the API's SSE streams: the event log on a pool of its own
     handlers: dict[str, Any] = field(default_factory=dict)  # event handlers by name; filled at worker start-up
 
 
 @asynccontextmanager
-async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
-    """Open every client (S3, Redis, httpx) once; close them all on exit."""
+async def open_clients(settings: Settings, *, followers: bool = False) -> AsyncIterator[Clients]:
+    """Open every client (S3, Redis, httpx) once; close them all on exit. ``followers`` (the API)
+    also opens the Redis pool its live event streams block in, apart from the one uploads use."""
     async with AsyncExitStack() as stack:
         objects = await stack.enter_async_context(ObjectStore.open(settings))
         redis = await stack.enter_async_context(open_redis(settings.redis_url))
@@ -63,7 +66,20 @@ async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
         prefix = settings.redis_prefix
         index = Index(redis, prefix)
         queue = JobQueue(redis)
-        events = EventLog(redis, prefix, settings.events_max_len)
+        source = settings.events_source()
+        events = EventLog(redis, prefix, settings.events_max_len, source)
+        follower_log = None
+        if followers:
+            follower_log = await stack.enter_async_context(
+                EventLog.open_for_following(
+                    settings.redis_url,
+                    prefix,
+                    settings.events_max_len,
+                    source,
+                    settings.events_streams_max,
+                    settings.events_heartbeat,
+                )
+            )
         yield Clients(
             settings=settings,
             objects=objects,
@@ -74,9 +90,11 @@ async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
             events=events,
             emitter=Emitter(events, queue),
             queue=queue,
-            training=TrainingCounter(redis, prefix, events.key, settings.events_max_len),
+            training=TrainingCounter(redis, prefix, events),
             limiter=RateLimiter(redis, settings.rate_limit_per_minute, settings.rate_limit_burst, prefix),
             upstreams=Upstreams(HuggingFace(settings, http), GitHub(settings, http), HubDatasets(settings, http)),
             http=http,
             webhook_http=webhook_http,
+            webhook_keys=settings.webhook_keys(),
+            followers=follower_log,
         )

@@ -29,6 +29,11 @@ def provide_emitter(state: State) -> Emitter:
     return state.clients.emitter
 
 
+def provide_live(state: State):
+    """Open SSE event streams (``service.api.live.LiveStreams``)."""
+    return state.live
+
+
 def provide_models(state: State) -> ModelStore:
     return state.clients.models
 
@@ -45,4 +50,5 @@ DEPENDENCIES = {
     "models": Provide(provide_models, sync_to_thread=False),
     "upstreams": Provide(provide_upstreams, sync_to_thread=False),
     "emitter": Provide(provide_emitter, sync_to_thread=False),
+    "live": Provide(provide_live, sync_to_thread=False),
 }

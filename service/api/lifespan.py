@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 import structlog
 from litestar import Litestar
 
+from service.api.live import LiveStreams
 from service.errors import DependencyDown
 from service.memory import tune_malloc
 from service.settings import Settings
@@ -19,9 +20,13 @@ def lifespan_for(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         tune_malloc()
-        async with open_clients(settings) as clients:
+        async with (
+            open_clients(settings, followers=True) as clients,
+            LiveStreams.open(clients.followers, settings) as live,  # SSE streams end first, then the pools close
+        ):
             app.state.settings = settings
             app.state.clients = clients
+            app.state.live = live
             try:
                 await clients.files.ensure_buckets()
                 await clients.models.ensure_bucket()

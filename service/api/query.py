@@ -18,7 +18,8 @@ def list_parameters(handler: BaseRouteHandler) -> frozenset[str]:
     names = set()
     for name, field in handler.parsed_fn_signature.parameters.items():
         if field.is_non_string_sequence:
-            names.add(getattr(field.kwarg_definition, "query", None) or name)
+            declared = field.kwarg_definition  # Parameter(query=...) (deprecated) or QueryParameter(name=...)
+            names.add(getattr(declared, "query", None) or getattr(declared, "name", None) or name)
     return frozenset(names)
 
 

@@ -1,9 +1,13 @@
-"""Typed events: what handlers receive, what the ``depot:events`` stream and webhooks carry.
+"""Typed events: what handlers receive, and their CloudEvents 1.0 form (structured JSON mode),
+which is what the ``depot:events`` stream, ``GET /api/v1/events``, the SSE stream and webhooks carry.
 
-Each type is a pydantic model whose JSON schema is part of the contract (checked against
-``docs/events.schema.json`` by the tests, so a change to a field is a deliberate one).
-Fields are only ever added, never renamed or retyped."""
+Each type is a pydantic model; its fields (minus ``id``, ``type``, ``time``, which are envelope
+attributes) are the CloudEvent's ``data``. The envelope schemas are part of the contract
+(checked against ``docs/events.schema.json`` by the tests, so a change is a deliberate one).
+Fields are only ever added, never renamed or retyped. Handlers see the short type name
+(``file.uploaded``); the CloudEvent ``type`` is the reverse-DNS ``io.depot.file.uploaded``."""
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -22,6 +26,11 @@ class BaseEvent(BaseModel):
 
     id: str | None = Field(None, description="Redis stream id, e.g. 1767225600000-0")
     time: str = Field(default_factory=_now, description="when it happened, ISO 8601 UTC")
+
+    @property
+    def subject(self) -> str | None:
+        """The CloudEvent ``subject``: the file path or model id the event is about."""
+        return getattr(self, "path", None)
 
 
 class FileEvent(BaseEvent):
@@ -56,6 +65,10 @@ class FileFailed(FileEvent):
     error: str
 
 
+class FileProcessing(FileEvent):
+    type: Literal["file.processing"] = "file.processing"
+
+
 class FileDeleted(BaseEvent):
     type: Literal["file.deleted"] = "file.deleted"
     path: str
@@ -71,6 +84,22 @@ class ModelImported(BaseEvent):
     model_ids: list[str]
     resolved_commit: str | None = None
 
+    @property
+    def subject(self) -> str | None:
+        return self.model_ids[0] if self.model_ids else self.model_tag
+
+
+class ModelFailed(BaseEvent):
+    type: Literal["model.failed"] = "model.failed"
+    task_id: str
+    source: str
+    model_tag: str
+    error: str
+
+    @property
+    def subject(self) -> str | None:
+        return self.model_tag
+
 
 class TrainingReady(BaseEvent):
     type: Literal["training.ready"] = "training.ready"
@@ -81,25 +110,94 @@ class TrainingReady(BaseEvent):
     threshold_files: int = Field(description="the count threshold (0 = none)")
     threshold_bytes: int = Field(description="the byte threshold (0 = none)")
 
+    @property
+    def subject(self) -> str | None:
+        return self.category
+
 
 EVENT_TYPES: dict[str, type[BaseEvent]] = {
     m.model_fields["type"].default: m
-    for m in (FileUploaded, FileProcessed, FileFailed, FileDeleted, ModelImported, TrainingReady)
+    for m in (FileUploaded, FileProcessing, FileProcessed, FileFailed, FileDeleted, ModelImported, ModelFailed,
+              TrainingReady)
 }
 Event = Annotated[
-    FileUploaded | FileProcessed | FileFailed | FileDeleted | ModelImported | TrainingReady,
+    FileUploaded | FileProcessing | FileProcessed | FileFailed | FileDeleted | ModelImported | ModelFailed
+    | TrainingReady,
     Field(discriminator="type"),
 ]
 _EVENT = TypeAdapter(Event)
 
 
 def parse_event(data: dict[str, Any] | str | bytes) -> BaseEvent:
-    """An event from its JSON (or dict); raises ``pydantic.ValidationError`` for unknown types."""
+    """A typed event from its flat JSON (or dict); raises ``pydantic.ValidationError`` for unknown types."""
     if isinstance(data, (str, bytes)):
         return _EVENT.validate_json(data)
     return _EVENT.validate_python(data)
 
 
+TYPE_PREFIX = "io.depot."
+SPECVERSION = "1.0"
+ENVELOPE = ("id", "type", "time")  # typed-event fields that are CloudEvent attributes, not data
+
+
+def ce_type(name: str) -> str:
+    """``file.uploaded`` -> ``io.depot.file.uploaded`` (a full name is returned as is)."""
+    return name if name.startswith(TYPE_PREFIX) else TYPE_PREFIX + name
+
+
+def short_type(name: str) -> str:
+    return name.removeprefix(TYPE_PREFIX)
+
+
+def to_cloudevent(event: BaseEvent, source: str) -> dict[str, Any]:
+    """The structured-mode CloudEvent of a typed event (no ``id`` until it is stored)."""
+    envelope = {"specversion": SPECVERSION, "id": event.id, "source": source, "type": ce_type(event.type),
+                "subject": event.subject, "time": event.time, "datacontenttype": "application/json",
+                "data": event.model_dump(mode="json", exclude=set(ENVELOPE))}
+    return {k: v for k, v in envelope.items() if v is not None}
+
+
+def from_cloudevent(envelope: dict[str, Any] | str | bytes) -> BaseEvent:
+    """The typed event of a CloudEvent; raises ``pydantic.ValidationError`` for unknown types."""
+    if isinstance(envelope, (str, bytes)):
+        envelope = json.loads(envelope)
+    return parse_event({**envelope.get("data", {}), "id": envelope.get("id"),
+                        "type": short_type(str(envelope.get("type", ""))), "time": envelope.get("time")})
+
+
+def event_purpose(envelope: dict[str, Any]) -> str | None:
+    """The purpose a CloudEvent belongs to (``None``: not a file event, e.g. models)."""
+    if envelope.get("type") == ce_type("training.ready"):
+        return "training"
+    return (envelope.get("data") or {}).get("purpose")
+
+
+def _data_schema(model: type[BaseEvent]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    for name in ENVELOPE:
+        schema["properties"].pop(name, None)
+    schema["required"] = [name for name in schema.get("required", []) if name not in ENVELOPE]
+    return schema
+
+
 def event_schemas() -> dict[str, Any]:
-    """The JSON schema of every event type, by type name."""
-    return {name: model.model_json_schema() for name, model in EVENT_TYPES.items()}
+    """The JSON schema of every event's CloudEvent (structured JSON mode), by CloudEvent type."""
+    schemas = {}
+    for name, model in EVENT_TYPES.items():
+        full = ce_type(name)
+        schemas[full] = {
+            "title": full, "type": "object",
+            "required": ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"],
+            "properties": {
+                "specversion": {"const": SPECVERSION},
+                "id": {"type": "string", "description": "Redis stream id, e.g. 1767225600000-0"},
+                "source": {"type": "string", "format": "uri-reference",
+                           "description": "DEPOT_EVENT_SOURCE (default: DEPOT_PUBLIC_URL)"},
+                "type": {"const": full},
+                "subject": {"type": "string", "description": "the file path, model id or category"},
+                "time": {"type": "string", "format": "date-time"},
+                "datacontenttype": {"const": "application/json"},
+                "data": _data_schema(model),
+            },
+        }
+    return schemas

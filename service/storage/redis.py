@@ -22,15 +22,19 @@ async def translate_errors(action: str) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def open_redis(url: str) -> AsyncIterator[redis.Redis]:
-    """The process's Redis client (a connection pool), closed on exit."""
+async def open_redis(
+    url: str, *, socket_timeout: float = 10, max_connections: int | None = None, retry_on_timeout: bool = True
+) -> AsyncIterator[redis.Redis]:
+    """The process's Redis client (a connection pool), closed on exit. The defaults suit short
+    commands; a pool for blocking reads passes a longer ``socket_timeout`` and its own bound."""
     client = redis.Redis.from_url(
         url,
         decode_responses=True,
         socket_connect_timeout=3,
-        socket_timeout=10,
+        socket_timeout=socket_timeout,
         health_check_interval=15,
-        retry_on_timeout=True,
+        retry_on_timeout=retry_on_timeout,
+        max_connections=max_connections,
     )
     try:
         yield client

@@ -14,7 +14,7 @@ from typing import Any
 
 from arq import Retry
 
-from service.domain.events import FileFailed, FileProcessed, ModelImported
+from service.domain.events import FileFailed, FileProcessed, FileProcessing, ModelFailed, ModelImported
 from service.domain.records import FileRecord, Status, format_time, utc_now
 from service.errors import DependencyDown, DepotError, NotFound
 from service.storage.files import FileStore
@@ -54,6 +54,7 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
     record.status, record.error = Status.processing, None
     if not await _save(files, record):
         return "deleted"
+    await clients.emitter.emit(FileProcessing.of(record))  # live status for the UI and subscribers
     bucket, key = files.location(record)
     try:
         summary = await summarize(files.reader, bucket, key, record.filename, record.size, clients.settings)
@@ -103,7 +104,7 @@ async def _save(files: FileStore, record: FileRecord, quiet: bool = False) -> bo
 async def dispatch_event(ctx: dict[str, Any], event_id: str) -> str:
     """Run the handlers of one event, then queue its webhooks."""
     clients: Clients = ctx["clients"]
-    event = await clients.events.get(event_id)
+    event = await clients.events.get_typed(event_id)
     if event is None:
         return "gone"
     failed = await handlers.run_handlers(clients.handlers, event)
@@ -120,3 +121,12 @@ async def model_imported(ctx: dict[str, Any], task: Any) -> None:
         ))
     except Exception:  # noqa: BLE001 - the import succeeded; a lost event is only logged
         log.exception("could not emit model.imported for %s", task.id)
+
+
+async def model_failed(ctx: dict[str, Any], task: Any) -> None:
+    """Hook for the model import job's permanent failure; never changes the outcome."""
+    try:
+        await ctx["clients"].emitter.emit(ModelFailed(task_id=task.id, source=task.source.value, model_tag=task.model_tag,
+                                              error=task.error_msg or "failed"))
+    except Exception:  # noqa: BLE001 - the task is recorded FAILED; a lost event is only logged
+        log.exception("could not emit model.failed for %s", task.id)

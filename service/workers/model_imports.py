@@ -125,6 +125,7 @@ async def _fail(ctx: dict[str, Any], task: TaskRecord, message: str) -> None:
         await models.drop_zip(task.id)
     task.task_status, task.error_msg = TaskStatus.FAILED, message
     await models.save_task(task)
+    await ingestion.model_failed(ctx, task)  # the model.failed event (never fails the failure)
 
 
 async def _store_file(models: ModelStore, mid: str, f: SourceFile, task: TaskRecord) -> ModelFile:

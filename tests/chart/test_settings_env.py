@@ -128,6 +128,7 @@ NOT_IN_CHART = {"DEPOT_DEBUG"}  # tracebacks in responses: never in a cluster
 # Defaults the chart changes on purpose: cluster addresses instead of localhost, and credentials.
 CLUSTER_VALUES = {
     "DEPOT_HOST", "DEPOT_S3_ENDPOINT_URL", "DEPOT_REDIS_URL", "DEPOT_S3_ACCESS_KEY_ID", "DEPOT_S3_SECRET_ACCESS_KEY",
+    "DEPOT_PUBLIC_URL",  # the ingress host or the Service's cluster address instead of http://<host>:<port>
 }
 
 

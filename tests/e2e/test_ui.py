@@ -241,3 +241,35 @@ def test_import_a_dataset_from_the_fake_hub_shows_its_report(ui: Page, http, fak
     expect(task).to_contain_text("stored 3, skipped 1, failed 0")
     stats = http.get("/api/v1/data/stats").json()["stats"]
     assert stats["by_purpose"]["training"]["count"] == 3
+
+
+def status_badge(ui: Page, path: str):
+    return ui.locator(f'#files-body tr[data-path="{path}"] td[data-label="Status"] .badge')
+
+
+def test_browse_shows_status_changes_live_from_the_event_stream(ui: Page, http, ui_api):
+    ui.goto("/ui#browse")
+    expect(ui.locator("body")).to_have_attribute("data-live", "live")  # the stream is open
+    ui.evaluate("window.sameDocument = true")
+    file = seed(http, "live.csv", b"a,b\n1,2\n", "ingestion")
+    expect(status_badge(ui, file["path"])).to_have_text("pending")  # a new file appears by itself
+    listings: list[str] = []
+    ui.on("request", lambda request: "/api/v1/data/files" in request.url and listings.append(request.url))
+    worker = subprocess.run([sys.executable, "-m", "service", "worker", "--burst"], env=ui_api.env,
+                            capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    expect(status_badge(ui, file["path"])).to_have_text("done")
+    assert listings == []  # the change came from the stream, not from polling the list
+    assert ui.evaluate("window.sameDocument") is True  # and without a reload
+
+
+def test_browse_falls_back_to_polling_when_the_stream_is_down(ui: Page, http, ui_api):
+    ui.route("**/api/v1/events/stream*", lambda route: route.abort())
+    file = seed(http, "polled.csv", b"a,b\n1,2\n", "ingestion")
+    ui.goto("/ui#browse")
+    expect(status_badge(ui, file["path"])).to_have_text("pending")
+    expect(ui.locator("body")).to_have_attribute("data-live", "down")
+    worker = subprocess.run([sys.executable, "-m", "service", "worker", "--burst"], env=ui_api.env,
+                            capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    expect(status_badge(ui, file["path"])).to_have_text("done")  # found by the poll

@@ -48,8 +48,8 @@ def test_parquet_dataset_with_two_splits_is_imported_and_parsed(hub, mclient, mo
     }
     assert tags["purpose"] == "training" and tags["category"] == "data" and tags["status"] == "done"
     assert {e["type"] for e in mclient.get("/api/v1/events", params={"limit": 100}).json()["events"]} >= {
-        "file.uploaded",
-        "file.processed",
+        "io.depot.file.uploaded",
+        "io.depot.file.processed",
     }
 
     # the same repo + revision again: 409, whether it is done or in flight

@@ -24,6 +24,7 @@ from service.domain.naming import parse_file_path
 from service.domain.records import Status
 from service.domain.training import Threshold
 from service.errors import NotFound
+from service.storage.events import EventLog
 from service.storage.files import FileStore
 from service.storage.index import Index
 from service.storage.objects import ObjectStore
@@ -73,7 +74,10 @@ def drained(redis_client) -> bool:
 
 
 def events_of(redis_client, kind: str) -> list[dict]:
-    return [json.loads(f["data"]) for _, f in redis_client.xrange("depot:events") if f["type"] == kind]
+    """The ``data`` of every CloudEvent of type ``io.depot.<kind>`` in the stream."""
+    return [
+        json.loads(f["data"])["data"] for _, f in redis_client.xrange("depot:events") if f["type"] == f"io.depot.{kind}"
+    ]
 
 
 def leftover_keys(redis_client) -> list[str]:
@@ -188,7 +192,8 @@ def test_late_background_writes_never_bring_a_deleted_file_back(client, settings
             with pytest.raises(NotFound):
                 await files.save_status(record)
             assert not await index.set_status(record)
-            counter = TrainingCounter(index.client, settings.redis_prefix, "depot:events", 100)
+            events = EventLog(index.client, settings.redis_prefix, 100, settings.events_source())
+            counter = TrainingCounter(index.client, settings.redis_prefix, events)
             assert await counter.count(Category.text, path, record.size, Threshold(files=1, bytes=0)) is None
 
     asyncio.run(run())

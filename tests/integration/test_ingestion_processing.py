@@ -64,9 +64,11 @@ def test_every_type_is_parsed_and_summarised(client, api, s3, settings, redis_cl
 
     events = client.get("/api/v1/events", params={"limit": 1000}).json()["events"]
     kinds = [e["type"] for e in events]
-    assert kinds.count("file.uploaded") == len(GOOD) and kinds.count("file.processed") == len(GOOD)
-    processed = next(e for e in events if e["type"] == "file.processed" and e["path"] == files["qa.csv"]["path"])
-    assert processed["summary"]["rows"] == 3 and processed["hash"] == files["qa.csv"]["hash"]
+    assert kinds.count("io.depot.file.uploaded") == len(GOOD) and kinds.count("io.depot.file.processed") == len(GOOD)
+    assert kinds.count("io.depot.file.processing") == len(GOOD)
+    processed = next(e for e in events if e["type"] == "io.depot.file.processed"
+                     and e["subject"] == files["qa.csv"]["path"])
+    assert processed["data"]["summary"]["rows"] == 3 and processed["data"]["hash"] == files["qa.csv"]["hash"]
 
 
 def test_malformed_files_end_failed_with_a_useful_error(client, api, s3, settings):
@@ -79,8 +81,8 @@ def test_malformed_files_end_failed_with_a_useful_error(client, api, s3, setting
     failed = client.get("/api/v1/data/files", params={"status": "failed", "purpose": "training"}).json()
     assert failed["total"] == len(MALFORMED) and all(f["error"] for f in failed["files"])
     events = [e for e in client.get("/api/v1/events", params={"limit": 1000}).json()["events"]
-              if e["type"] == "file.failed"]
-    assert len(events) == len(MALFORMED) and all(e["error"] for e in events)
+              if e["type"] == "io.depot.file.failed"]
+    assert len(events) == len(MALFORMED) and all(e["data"]["error"] for e in events)
 
 
 def test_zip_bomb_fails_by_limit(client, api):
@@ -121,7 +123,7 @@ def test_deleted_before_processing_is_skipped(client, api):
     burst(api.env)
     assert client.get(f"/api/v1/data/files/{file['path']}", params={"metadata": "true"}).status_code == 404
     kinds = [e["type"] for e in client.get("/api/v1/events").json()["events"]]
-    assert kinds == ["file.uploaded", "file.deleted"]
+    assert kinds == ["io.depot.file.uploaded", "io.depot.file.deleted"]
 
 
 @pytest.mark.parametrize("query, error", [({"status": "weird"}, "status"), ({"after": "nope"}, "invalid event id")])

@@ -76,7 +76,7 @@ def test_poison_file_fails_and_the_worker_goes_on(client, api, name):
 
 
 def events_of(client, path: str) -> list[dict]:
-    return [e for e in client.get("/api/v1/events", params={"limit": 1000}).json()["events"] if e["path"] == path]
+    return [e for e in client.get("/api/v1/events", params={"limit": 1000}).json()["events"] if e["subject"] == path]
 
 
 # name -> content whose summary would be huge: done, with a clipped and bounded summary
@@ -100,7 +100,7 @@ def test_summaries_are_clipped_and_bounded(client, api, name):
     assert len(json.dumps(summary, ensure_ascii=False).encode()) <= 64 * 1024
     strings = summary.get("names") or summary.get("keys") or summary.get("header")
     assert strings and all(len(s) <= 1025 for s in strings), [len(s) for s in strings]
-    processed = [e for e in events_of(client, file["path"]) if e["type"] == "file.processed"]
+    processed = [e for e in events_of(client, file["path"]) if e["type"] == "io.depot.file.processed"]
     assert len(processed) == 1 and len(json.dumps(processed[0]).encode()) < 70 * 1024
     assert metadata(client, normal["path"])["status"] == "done"
 
@@ -113,7 +113,7 @@ def test_a_file_whose_parse_kept_killing_its_worker_is_failed_not_retried(client
     burst(api.env, worker_max_jobs="1")
     meta = metadata(client, poison["path"])
     assert meta["status"] == "failed" and "worker stopped while parsing this file, 3 times" in meta["error"], meta
-    assert [e["type"] for e in events_of(client, poison["path"])][-1] == "file.failed"
+    assert [e["type"] for e in events_of(client, poison["path"])][-1] == "io.depot.file.failed"
     assert metadata(client, normal["path"])["status"] == "done"
 
 

@@ -1,19 +1,17 @@
 """Pure ingestion rules: content sniffing, thresholds, event schemas, webhook signatures."""
 
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from service.domain.events import FileProcessed, event_schemas, parse_event
+from service.domain.events import FileProcessed, event_schemas, from_cloudevent, parse_event, to_cloudevent
 from service.domain.sniff import SNIFF_BYTES, Sniffer, check_content
 from service.domain.training import Threshold, parse_thresholds
+from service.domain.webhooks import new_secret, parse_secrets
 from service.errors import InvalidInput
 from service.settings import Settings
-from service.workers.webhooks import signature
 from tests.samples import GOOD
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "events.schema.json"
@@ -79,11 +77,19 @@ def test_events_round_trip_and_unknown_types_fail():
                           size=2, hash="0" * 64, summary={"records": 1})
     again = parse_event(event.model_dump_json())
     assert again == event and type(again) is FileProcessed
+    envelope = to_cloudevent(event.model_copy(update={"id": "1-0"}), "https://depot.example")
+    assert envelope["type"] == "io.depot.file.processed" and envelope["subject"] == event.path
+    assert envelope["data"]["summary"] == {"records": 1} and "time" not in envelope["data"]
+    assert from_cloudevent(json.dumps(envelope)) == event.model_copy(update={"id": "1-0"})
     with pytest.raises(ValidationError):
         parse_event({"type": "file.exploded"})
 
 
-def test_signature_is_hmac_sha256_of_timestamp_and_body():
-    body = b'{"type": "file.uploaded"}'
-    expected = hmac.new(b"k", b"1700000000." + body, hashlib.sha256).hexdigest()
-    assert signature("k", "1700000000", body) == f"sha256={expected}"
+def test_webhook_secrets_must_be_whsec_base64_of_24_to_64_bytes():
+    one, two = new_secret(), new_secret()
+    assert len(parse_secrets(f"{one} {two}")) == 2 and len(parse_secrets(f"{one},{two}")) == 2
+    for bad in ("s3cret", "whsec_!!!", "whsec_" + "QUFB" * 4):  # not whsec_, not base64, 12 bytes
+        with pytest.raises(ValueError):
+            parse_secrets(bad)
+    with pytest.raises(ValidationError, match="whsec_"):
+        Settings(webhook_secret="s3cret")

@@ -1,6 +1,7 @@
 // Entry point: the fragment router (#upload, #browse, #stats, #models), the API-key form and notices.
 import { apiKey } from "./api.js";
 import { $ } from "./format.js";
+import { restart as restartLive } from "./live.js";
 import { notify } from "./notice.js";
 import * as upload from "./upload.js";
 import * as browse from "./browse.js";
@@ -34,12 +35,14 @@ function keyForm() {
     apiKey.set(input.value.trim());
     mark();
     notify(apiKey.get() ? "API key saved for this browser tab." : "API key cleared.");
+    restartLive();
     if (current) views[current].enter();
   });
   $("#key-clear").addEventListener("click", () => {
     input.value = "";
     apiKey.set("");
     mark();
+    restartLive();
     notify("API key cleared.");
   });
 }

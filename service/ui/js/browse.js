@@ -1,11 +1,20 @@
 // Browse view: the file list (newest first) with filters and paging; download, metadata, delete.
+// Statuses update live from the event stream (live.js); while it is down, the page polls instead.
 import { download, filePath, getJSON, request } from "./api.js";
 import { $, el, size, when } from "./format.js";
+import { isLive, listen } from "./live.js";
 import { notify, report } from "./notice.js";
 
+const STATUS_OF = {
+  "io.depot.file.processing": "processing", "io.depot.file.processed": "done", "io.depot.file.failed": "failed",
+};
+const POLL_MS = 3000;
 let offset = 0;
 let total = 0;
 let pendingDelete = null;
+let unlisten = null;
+let pollTimer = null;
+let reloadTimer = null;
 
 const limit = () => Number($("#filter-limit").value);
 
@@ -119,6 +128,50 @@ export function init() {
   $("#confirm-dialog").addEventListener("close", onConfirmClose);
 }
 
+// A file event: its row's status changes in place; new or deleted files reload the page (debounced).
+function onEvent(event) {
+  const status = STATUS_OF[event.type];
+  const row = status && document.querySelector(`#files-body tr[data-path="${CSS.escape(event.subject)}"]`);
+  if (row && !filters().status) {
+    const badge = row.querySelector('td[data-label="Status"] .badge');
+    badge.className = `badge ${status}`;
+    badge.textContent = status;
+  } else if (event.type.startsWith("io.depot.file.")) {
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(load, 250);
+  }
+}
+
+// The fallback: while the stream is down, reload as long as a listed file is still on its way.
+function poll() {
+  clearTimeout(pollTimer);
+  pollTimer = setTimeout(async () => {
+    if (isLive() || !unlisten) return;
+    const busy = [...document.querySelectorAll("#files-body .badge")]
+      .some((badge) => ["pending", "processing"].includes(badge.textContent));
+    if (busy) await load();
+    poll();
+  }, POLL_MS);
+}
+
+function onState(state) {
+  if (state === "live") {
+    clearTimeout(pollTimer);
+    load();  // catch up on what happened while the stream was down
+  } else {
+    poll();
+  }
+}
+
 export function enter() {
+  if (!unlisten) unlisten = listen({ event: onEvent, state: onState });
   load();
+  if (!isLive()) poll();
+}
+
+export function leave() {
+  if (unlisten) unlisten();
+  unlisten = null;
+  clearTimeout(pollTimer);
+  clearTimeout(reloadTimer);
 }

@@ -1,7 +1,10 @@
 // Models view: start imports (Hugging Face, GitHub, ZIP), follow their tasks live, list models.
 // The API has no "list tasks" call, so this tab remembers the tasks it started (session storage).
+// A task's end arrives live (model.imported / model.failed on the event stream, live.js); while
+// the stream is down, running tasks are polled instead.
 import { getJSON, send, request } from "./api.js";
 import { $, el, size, when } from "./format.js";
+import { isLive, listen } from "./live.js";
 import { notify, report } from "./notice.js";
 
 const TASKS = "depot.tasks";
@@ -9,7 +12,9 @@ const FINAL = new Set(["DONE", "FAILED"]);
 let timer = null;
 let active = false;
 let firstLook = true;
+let unlisten = null;
 const finished = new Set();
+const TASK_EVENTS = new Set(["io.depot.model.imported", "io.depot.model.failed"]);
 
 const remembered = () => JSON.parse(sessionStorage.getItem(TASKS) || "[]");
 const remember = (tasks) => sessionStorage.setItem(TASKS, JSON.stringify(tasks.slice(-50)));
@@ -127,7 +132,7 @@ async function refreshTasks() {
 
 function schedule() {
   clearTimeout(timer);
-  if (!active) return;
+  if (!active || isLive()) return;
   timer = setTimeout(async () => {
     if (await refreshTasks().catch(() => true)) schedule();
   }, 1500);
@@ -187,8 +192,21 @@ export function init() {
   switchSource();
 }
 
+function onEvent(event) {
+  const id = event.data && event.data.task_id;
+  if (TASK_EVENTS.has(event.type) && remembered().some((entry) => entry.location.endsWith(`/${id}`))) {
+    refreshTasks().catch(report);
+  }
+}
+
+async function onState(state) {
+  if (state === "live") clearTimeout(timer);
+  if (await refreshTasks().catch(() => true)) schedule();  // catch up; poll if the stream is down
+}
+
 export async function enter() {
   active = true;
+  if (!unlisten) unlisten = listen({ event: onEvent, state: onState });
   loadModels();
   if (await refreshTasks().catch(() => false)) schedule();
 }
@@ -196,4 +214,6 @@ export async function enter() {
 export function leave() {
   active = false;
   clearTimeout(timer);
+  if (unlisten) unlisten();
+  unlisten = null;
 }
