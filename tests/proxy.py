@@ -16,7 +16,8 @@ LOOPBACK = "127.0.0.1"
 class Rule:
     """``before``: close without forwarding; ``response``: forward, then drop the answer and close;
     ``hold``: forward only once ``release`` is set (a request stuck mid-job); ``truncate``: forward,
-    then close once more than ``after_bytes`` of the answer have passed.
+    then close once more than ``after_bytes`` of this request's answer have passed (bytes of earlier
+    answers on a kept-alive connection do not count: cutting before the headers would be retried).
     ``after_bytes`` alone: close a connection once it has carried more than that many bytes upstream."""
 
     pattern: re.Pattern | None = None
@@ -150,8 +151,8 @@ class Proxy:
                         if rule.mode == "hold":
                             rule.release.wait()
                             continue
-                        if rule.mode == "truncate":
-                            conn.truncate_after = rule.after_bytes
+                        if rule.mode == "truncate":  # counted from this answer on: a reused connection
+                            conn.truncate_after = conn.downstream_bytes + rule.after_bytes  # has carried others
                             continue
                         conn.drop_response = True
                 conn.server.sendall(data)

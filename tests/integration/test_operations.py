@@ -1,6 +1,7 @@
 """Health, OpenAPI, metrics, logs, and behaviour when S3 or Redis is unreachable."""
 
 import json
+import time
 
 import httpx
 import pytest
@@ -38,9 +39,14 @@ def test_metrics_group_paths_instead_of_object_keys(client):
 
 def test_logs_are_json_lines(client, api):
     client.get("/api/v1/data/files", params={"limit": 7, "offset": 3})  # a query no other test sends
-    lines = [line for line in api.log().splitlines() if line.startswith("{")]
-    records = [json.loads(line) for line in lines]
-    (access,) = [r for r in records if r.get("query") == "limit=7&offset=3"]  # one line per request
+    deadline = time.monotonic() + 10  # the access line is written once the answer has gone out
+    while True:
+        records = [json.loads(line) for line in api.log().splitlines() if line.startswith("{")]
+        mine = [r for r in records if r.get("query") == "limit=7&offset=3"]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    (access,) = mine  # one line per request
     assert access["method"] == "GET" and access["status_code"] == 200 and access["path"] == "/api/v1/data/files"
     assert access["event"] == "request" and access["duration_ms"] >= 0 and access["level"] == "info"
 
