@@ -17,6 +17,10 @@ class InvalidInput(DepotError):
     status_code = 400
 
 
+class DigestMismatch(InvalidInput):
+    """The content's SHA-256 is not the one the client declared (``Repr-Digest``)."""
+
+
 class Forbidden(DepotError):
     """A path or name that tries to escape its place (traversal and friends)."""
 

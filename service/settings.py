@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     max_upload_size: int = Field(100 * MIB, ge=1)
     max_description_length: int = Field(2000, ge=0)
     max_metadata_bytes: int = Field(16 * 1024, ge=2)
+    tus_expiry_seconds: int = Field(86400, ge=1, description="seconds a resumable (tus) upload may take before "
+                                    "it expires and a worker job removes it")
+    tus_lock_seconds: float = Field(30.0, gt=0, description="seconds a tus PATCH's lock outlives its last sign of "
+                                    "life (a killed API process blocks its upload this long)")
 
     # API server
     host: str = "127.0.0.1"

@@ -17,6 +17,7 @@ from service.storage.files import FileStore
 from service.storage.index import Index
 from service.storage.objects import ObjectStore
 from service.storage.queue import JobQueue
+from service.storage.tus import TusStore
 
 log = structlog.get_logger("depot.api")
 
@@ -33,6 +34,7 @@ def lifespan_for(settings: Settings):
             stack.push_async_callback(jobs.aclose)
             app.state.settings = settings
             app.state.files = files
+            app.state.tus = await stack.enter_async_context(TusStore.open(files, settings))
             app.state.jobs = jobs
             app.state.emitter = Emitter(
                 EventLog(index.client, settings.redis_prefix, settings.events_max_len), JobQueue(index.client))

@@ -12,6 +12,7 @@ from service.api.schemas import (
     ErrorBody, FileList, FileMetadata, ListEntry, Message, MetadataResponse, Stats, StatsResponse,
 )
 from service.domain.categories import Category, Purpose
+from service.domain.digest import repr_digest
 from service.domain.ranges import parse_range
 from service.domain.events import FileDeleted
 from service.domain.records import FileRecord, Status
@@ -41,6 +42,7 @@ def download_headers(record: FileRecord) -> dict[str, str]:
         "Accept-Ranges": "bytes",
         "Content-Disposition": content_disposition(record.original_filename),
         "X-Checksum-SHA256": record.hash,
+        "Repr-Digest": repr_digest(record.hash),  # RFC 9530; HEAD answers the same headers
     }
 
 

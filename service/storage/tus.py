@@ -1,0 +1,239 @@
+"""Resumable uploads (tus): bytes go straight into an S3 multipart upload at the file's
+final key, state lives in Redis (``tus_state``), and completion is the same
+``FileStore.finish_upload`` commit as POST /upload (design rule 9: an extension, not a
+new pathway).
+
+A PATCH body is streamed: whenever at least one part's worth is buffered it is sent as
+the next part and (without a checksum) the progress is saved at once, so a cut
+connection or a killed process loses at most the bytes of the part in flight. What is
+left at the end of a request (less than a part) is the tail, kept in the Redis hash; the
+next PATCH starts its buffer with it. Part numbers follow the saved ETag list, so a
+part sent by a request that later failed is simply overwritten by the next one."""
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as redis
+
+from service.domain.forms import UploadForm
+from service.domain.sha256state import Sha256State
+from service.domain.sniff import SNIFF_BYTES, Sniffer
+from service.domain.tus import CHECKSUM_ALGORITHMS, ChecksumMismatch, Locked
+from service.errors import InvalidInput, NotFound, TooLarge
+from service.settings import Settings
+from service.storage.files import FileStore, PendingUpload
+from service.storage.objects import MultipartUploads, ObjectInfo
+from service.storage.tus_state import TusState, TusUpload
+
+
+@dataclass
+class Chunk:
+    """What one PATCH brings: its body, and the checksum it must match (if any)."""
+
+    body: AsyncIterator[bytes]
+    checksum: tuple[str, bytes] | None = None
+
+
+class TusStore:
+    def __init__(self, files: FileStore, state: TusState, settings: Settings) -> None:
+        self.files = files
+        self.state = state
+        self.settings = settings
+        self.parts = MultipartUploads(files.objects.client)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, files: FileStore, settings: Settings) -> AsyncIterator["TusStore"]:
+        """A binary-safe Redis client of its own (the index's decodes every answer as text)."""
+        async with AsyncExitStack() as stack:
+            client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=10)
+            stack.push_async_callback(client.aclose)
+            yield cls(files, TusState(client, settings.redis_prefix, settings.tus_lock_seconds), settings)
+
+    # creation -----------------------------------------------------------------
+    def form_of(self, meta: dict[str, str]) -> UploadForm:
+        """The upload form the metadata stands for, checked with POST /upload's rules."""
+        form = UploadForm(self.settings.max_description_length, self.settings.max_metadata_bytes)
+        for name in ("purpose", "category", "description", "metadata"):
+            if name in meta:
+                form.add(name, meta[name])
+        return form
+
+    async def create(self, upload_id: str, owner: str, length: int | None, meta: dict[str, str],
+                     digest: str | None) -> TusUpload:
+        if length is not None and length > self.settings.max_upload_size:
+            raise TooLarge(f"file exceeds the upload limit of {self.settings.max_upload_size} bytes")
+        form = self.form_of(meta)
+        pending = self.files.start_upload(form, meta.get("filename"))  # name, type and category checks
+        bucket, key = pending.target()
+        upload = TusUpload(
+            id=upload_id, owner=owner, length=length, offset=0,
+            expires=time.time() + self.settings.tus_expiry_seconds, meta=meta, name=pending.name,
+            uploaded_at=pending.uploaded_at, content_type=pending.content_type, bucket=bucket, key=key,
+            digest=digest or "", sha=Sha256State().state,
+        )
+        await self.state.create(upload)
+        return upload
+
+    # reads ---------------------------------------------------------------------
+    async def get(self, upload_id: str, owner: str) -> TusUpload:
+        """The upload if it exists, has not expired and belongs to ``owner`` (else 404)."""
+        upload = await self.state.load(upload_id)
+        if upload is None or upload.owner != owner or upload.expires <= time.time():
+            raise NotFound("no such upload")
+        return upload
+
+    @asynccontextmanager
+    async def locked(self, upload_id: str) -> AsyncIterator[str]:
+        token = await self.state.lock(upload_id)
+        if token is None:
+            raise Locked("another request is writing this upload; retry later")
+        try:
+            yield token
+        finally:
+            await self.state.unlock(upload_id, token)
+
+    # writes --------------------------------------------------------------------
+    async def declare_length(self, upload: TusUpload, token: str, length: int) -> None:
+        """creation-defer-length: the length, once, in a PATCH."""
+        if upload.length is not None:
+            if length != upload.length:
+                raise InvalidInput("Upload-Length cannot change once set")
+            return
+        if length > self.settings.max_upload_size:
+            raise TooLarge(f"file exceeds the upload limit of {self.settings.max_upload_size} bytes")
+        if length < upload.offset:
+            raise InvalidInput("Upload-Length is smaller than the bytes already received")
+        await self._save(upload, token, length=length)
+        upload.length = length
+
+    async def write(self, upload: TusUpload, token: str, chunk: Chunk) -> None:
+        """Append one PATCH body at ``upload.offset``; ``upload`` is updated to what was saved."""
+        limit = min(upload.length if upload.length is not None else self.settings.max_upload_size,
+                    self.settings.max_upload_size)
+        hasher = Sha256State(upload.sha)
+        check = CHECKSUM_ALGORITHMS[chunk.checksum[0]]() if chunk.checksum else None
+        sniffer = None
+        if upload.offset < SNIFF_BYTES:
+            sniffer = Sniffer(upload.meta.get("filename", ""))
+            sniffer.feed(upload.tail)  # the whole file so far: it is shorter than one part
+        buffer, received = bytearray(upload.tail), 0
+        etags = list(upload.etags)
+        refreshed = time.monotonic()
+        try:
+            async for data in chunk.body:
+                if upload.offset + received + len(data) > limit:
+                    raise TooLarge(f"body goes past Upload-Length ({limit} bytes)" if upload.length is not None
+                                   else f"file exceeds the upload limit of {limit} bytes")
+                if sniffer is not None:
+                    sniffer.feed(data)  # a file that is not what its name says fails on its first bytes
+                hasher.update(data)
+                if check is not None:
+                    check.update(data)
+                buffer += data
+                received += len(data)
+                if len(buffer) >= self.settings.part_size:
+                    etags.append(await self._put_part(upload, len(etags) + 1, bytes(buffer)))
+                    buffer = bytearray()
+                    if check is None:  # progress is kept; with a checksum only a verified chunk is
+                        await self._commit(upload, token, received, hasher, bytes(buffer), etags)
+                        received = 0
+                    refreshed = time.monotonic()
+                elif time.monotonic() - refreshed > self.state.lock_ms / 3000:
+                    await self._save(upload, token)  # a slow body keeps its lock
+                    refreshed = time.monotonic()
+        except BaseException:
+            if check is None and received:
+                try:  # keep what arrived intact (a cut connection, a body past the length)
+                    await self._commit(upload, token, received, hasher, bytes(buffer), etags)
+                except Exception:
+                    pass
+            raise
+        if check is not None and check.digest() != chunk.checksum[1]:
+            raise ChecksumMismatch(f"Upload-Checksum mismatch ({chunk.checksum[0]}): chunk dropped")
+        await self._commit(upload, token, received, hasher, bytes(buffer), etags)
+
+    async def _put_part(self, upload: TusUpload, number: int, data: bytes) -> str:
+        if not upload.upload_id:
+            upload.upload_id = await self.parts.start(upload.bucket, upload.key, upload.content_type)
+            await self.state.set_upload_id(upload.id, upload.upload_id)  # cleanup must find it
+        return await self.parts.put_part(upload.bucket, upload.key, upload.upload_id, number, data)
+
+    async def _commit(self, upload: TusUpload, token: str, received: int, hasher: Sha256State,
+                      tail: bytes, etags: list[str]) -> None:
+        offset = upload.offset + received
+        await self._save(upload, token, offset=offset, sha=hasher.state, tail=tail, etags=etags)
+        upload.offset, upload.sha, upload.tail, upload.etags = offset, hasher.state, tail, list(etags)
+
+    async def _save(self, upload: TusUpload, token: str, **changes: Any) -> None:
+        if not await self.state.save(upload.id, token, **changes):
+            raise Locked("this upload's lock expired or was taken over; retry from HEAD's offset")
+
+    # completion -----------------------------------------------------------------
+    def pending(self, upload: TusUpload) -> PendingUpload:
+        """The complete upload as ``FileStore.finish_upload`` takes it (same checks, same commit)."""
+        filename = upload.meta.get("filename", "")
+        sniffer = None
+        if upload.offset < SNIFF_BYTES:
+            sniffer = Sniffer(filename)
+            sniffer.feed(upload.tail)
+        return PendingUpload(
+            store=self.files, form=self.form_of(upload.meta), original_filename=filename, name=upload.name,
+            uploaded_at=upload.uploaded_at, content_type=upload.content_type,
+            writer=TusWriter(self, upload), limit=self.settings.max_upload_size,  # type: ignore[arg-type]
+            hasher=Sha256State(upload.sha), sniffer=sniffer, expected_sha256=upload.digest or None,
+        )
+
+    async def mark_done(self, upload: TusUpload, token: str, view: str) -> None:
+        """Keep only the answer (GET) until the upload expires; the bytes are a stored file now."""
+        await self._save(upload, token, result=view, tail=b"", sha=b"", upload_id="", etags=[])
+        upload.result = view
+
+    async def remove(self, upload: TusUpload) -> None:
+        """Termination and cleanup: abort the multipart upload (its parts go) and drop the state."""
+        if upload.upload_id:
+            await self.parts.abort(upload.bucket, upload.key, upload.upload_id)
+        await self.state.delete(upload.id)
+
+    async def expire(self, now: float | None = None) -> int:
+        """Remove every upload past its expiry (the worker's cron job); a locked one waits a round."""
+        removed = 0
+        for upload_id in await self.state.due(time.time() if now is None else now):
+            token = await self.state.lock(upload_id)
+            if token is None:
+                continue
+            upload = await self.state.load(upload_id)
+            if upload is None:
+                await self.state.delete(upload_id)
+            else:
+                await self.remove(upload)
+            removed += 1
+        return removed
+
+
+class TusWriter:
+    """What ``PendingUpload.writer`` must offer, for bytes that are already in S3 parts."""
+
+    def __init__(self, store: TusStore, upload: TusUpload) -> None:
+        self.store, self.upload = store, upload
+        self.size = upload.offset
+
+    async def commit(self, choose_target, tags: dict[str, str] | None = None) -> ObjectInfo:
+        upload, parts = self.upload, self.store.parts
+        if not upload.upload_id:  # smaller than one part: a single conditional PutObject with its tags
+            await self.store.files.objects.put_bytes(upload.bucket, upload.key, upload.tail, upload.content_type, tags)
+            return ObjectInfo(upload.bucket, upload.key, self.size, tagged=bool(tags))
+        etags = list(upload.etags)
+        if upload.tail:
+            etags.append(await parts.put_part(upload.bucket, upload.key, upload.upload_id, len(etags) + 1,
+                                              upload.tail))
+        await parts.complete(upload.bucket, upload.key, upload.upload_id, etags)
+        return ObjectInfo(upload.bucket, upload.key, self.size)
+
+    async def abort(self) -> None:
+        if self.upload.upload_id:
+            await self.store.parts.abort(self.upload.bucket, self.upload.key, self.upload.upload_id)
+

