@@ -36,3 +36,8 @@ async def dispatch_event(ctx: dict[str, Any], event_id: str) -> str:
 async def deliver_webhook(ctx: dict[str, Any], event_id: str, url: str) -> str:
     """POST one event to one webhook URL, signed; retried with backoff."""
     return await webhooks.deliver(ctx, event_id, url)
+
+
+async def expire_tus_uploads(ctx: dict[str, Any]) -> int:
+    """Abort and forget resumable uploads past their expiry (cron; also at worker start)."""
+    return await ctx["tus"].expire()

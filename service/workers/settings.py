@@ -6,12 +6,14 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.constants import default_queue_name
+from arq.cron import cron
 from arq.worker import async_check_health, func
 
 from service.settings import Settings, get_settings
 from service.storage.files import FileStore
 from service.storage.index import Index
 from service.storage.objects import ObjectStore
+from service.storage.tus import TusStore
 from service.workers import ingestion, jobs, model_imports
 
 JOB_TIMEOUT = 3600  # seconds; the chart's terminationGracePeriodSeconds follows job_completion_wait
@@ -26,6 +28,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     objects = await stack.enter_async_context(ObjectStore.open(settings))
     index = await stack.enter_async_context(Index.open(settings.redis_url, settings.redis_prefix))
     ctx.update(settings=settings, stack=stack, files=FileStore(objects, index, settings))
+    ctx["tus"] = await stack.enter_async_context(TusStore.open(ctx["files"], settings))
     await model_imports.open_clients(ctx)
     await ingestion.open_clients(ctx)
 
@@ -41,6 +44,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             jobs.import_model_job, jobs.reindex, jobs.process_file, jobs.dispatch_event,
             func(jobs.deliver_webhook, max_tries=settings.webhook_max_tries),
         ],
+        "cron_jobs": [cron(jobs.expire_tus_uploads, minute=None, run_at_startup=True, unique=True)],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),

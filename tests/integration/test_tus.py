@@ -227,3 +227,122 @@ def test_checksum_mismatch_drops_a_multi_part_chunk(http):
     done = send(http, location, 0, data, {"Upload-Checksum": f"sha256 {right}"})
     assert done.status_code == 204
     assert http.get(f"/api/v1/data/files/{done.headers['depot-file-path']}").content == data
+
+
+# --- creation checks: the form's rules, limits, hostile headers ------------------------------------
+
+@pytest.mark.parametrize(("meta", "status"), [
+    ({"filename": "tool.exe", "purpose": "training"}, 400),  # not an allowed type
+    ({"filename": "a.csv", "purpose": "nowhere"}, 400),
+    ({"filename": "a.csv", "purpose": "training", "category": "audio"}, 400),  # category inconsistent
+    ({"filename": "a.csv", "purpose": "training", "metadata": "[1]"}, 400),  # not a JSON object
+    ({"filename": "a.csv", "purpose": "training", "colour": "red"}, 400),  # unknown key
+    ({"filename": "../../etc/passwd.csv", "purpose": "training"}, 400),
+    ({"purpose": "training"}, 400),  # no filename
+], ids=["type", "purpose", "category", "metadata", "unknown-key", "traversal", "no-filename"])
+def test_metadata_is_checked_like_the_upload_form(http, s3, settings, redis_client, meta, status):
+    answer = http.post(TUS, headers={**V, "Upload-Length": "4", "Upload-Metadata": metadata(**meta)})
+    assert_error(answer, status)
+    assert "location" not in answer.headers
+    assert tus_state(redis_client) == []
+
+
+@pytest.mark.parametrize("headers", [
+    {"Upload-Length": "-1"},
+    {"Upload-Length": "99999999999999999999999"},
+    {"Upload-Length": "1e3"},
+    {"Upload-Length": "0x10"},
+    {"Upload-Length": ""},
+    {"Upload-Defer-Length": "2"},
+    {},
+    {"Upload-Length": "4", "Upload-Defer-Length": "1"},
+    {"Upload-Length": "4", "Upload-Metadata": "filename !!!notbase64"},
+    {"Upload-Length": "4", "Upload-Metadata": "filename " + b64("a.csv") + ",filename " + b64("b.csv")},
+    {"Upload-Length": "4", "Repr-Digest": "sha-256=:###:"},
+    {"Upload-Length": "4", "Repr-Digest": "sha-256=:" + b64(b"short") + ":"},
+    {"Upload-Length": "4", "Repr-Digest": "md5=:" + b64(b"x" * 16) + ":"},
+], ids=["negative", "huge", "exponent", "hex", "empty", "defer-2", "no-length", "both", "bad-base64",
+        "dup-key", "digest-base64", "digest-size", "digest-algorithm"])
+def test_malformed_creation_headers_are_400(http, redis_client, headers):
+    base = {**V, "Upload-Metadata": metadata(filename="a.csv", purpose="training")}
+    assert_error(http.post(TUS, headers={**base, **headers}), 400)
+    assert tus_state(redis_client) == []
+
+
+def test_duplicate_headers_are_400(http, tus_api):
+    meta = metadata(filename="a.csv", purpose="training")
+    twice = [("Tus-Resumable", "1.0.0"), ("Upload-Length", "4"), ("Upload-Length", "8"), ("Upload-Metadata", meta)]
+    assert_error(http.post(TUS, headers=twice), 400)
+    location = create(http, 8).headers["location"]
+    offsets = [*OCTETS.items(), ("Upload-Offset", "0"), ("Upload-Offset", "4")]
+    assert_error(http.patch(location, content=b"a,b\n", headers=offsets), 400)
+    assert http.head(location, headers=V).headers["upload-offset"] == "0"
+
+
+def test_length_over_the_limit_is_413_at_creation(http, redis_client):
+    assert_error(create(http, MAX + 1), 413)
+    assert tus_state(redis_client) == []
+
+
+@pytest.mark.parametrize("offset", ["-1", "18446744073709551616", "1.5", "abc", ""])
+def test_bad_offsets_are_400(http, offset):
+    location = create(http, 8).headers["location"]
+    assert_error(http.patch(location, content=b"a", headers={**OCTETS, "Upload-Offset": offset}), 400)
+    assert_error(http.patch(location, content=b"a", headers=OCTETS), 400)  # missing
+    assert_error(send(http, location, 0, b"a", {"Upload-Checksum": "sha256 ***"}), 400)
+    assert_error(send(http, location, 0, b"a", {"Upload-Checksum": "crc32 AAAA"}), 400)
+    assert http.head(location, headers=V).headers["upload-offset"] == "0"
+
+
+def test_content_not_of_its_type_ends_the_upload(http, s3, settings, redis_client):
+    location = create(http, 8192).headers["location"]
+    assert_error(send(http, location, 0, b"\x00" * 8192), 400)  # NUL bytes in a .csv
+    assert_error(http.head(location, headers=V), 404)
+    assert tus_state(redis_client) == []
+
+
+# --- Repr-Digest (RFC 9530) ----------------------------------------------------------------------------
+
+def test_repr_digest_on_tus(http, s3, settings, redis_client):
+    data = csv_bytes(7 * MIB)
+    good = f"sha-256=:{b64(hashlib.sha256(data).digest())}:"
+    bad = f"sha-256=:{b64(hashlib.sha256(b'other').digest())}:"
+    location = create(http, len(data), headers={"Repr-Digest": bad}).headers["location"]
+    assert_error(send(http, location, 0, data), 460)
+    assert_error(http.head(location, headers=V), 404)  # the upload is over, nothing stored
+    assert stored_keys(s3, settings.bucket("training")) == []
+    assert open_uploads(s3, settings.bucket("training")) == []
+    location = create(http, len(data), headers={"Repr-Digest": good}).headers["location"]
+    done = send(http, location, 0, data)
+    assert done.status_code == 204
+    download = http.get(f"/api/v1/data/files/{done.headers['depot-file-path']}")
+    assert download.headers["repr-digest"] == good and download.content == data
+
+
+def test_repr_digest_on_post_upload(http, s3, settings):
+    data = b"a,b\n1,2\n"
+    good = f"sha-256=:{b64(hashlib.sha256(data).digest())}:"
+    wrong = f"sha-256=:{b64(hashlib.sha256(b'x').digest())}:"
+    refused = http.post("/api/v1/data/upload", data={"purpose": "training"}, files={"file": ("a.csv", data)},
+                        headers={"Repr-Digest": wrong})
+    assert_error(refused, 400)
+    assert "Repr-Digest" in refused.json()["error"]
+    assert stored_keys(s3, settings.bucket("training")) == []
+    assert_error(http.post("/api/v1/data/upload", data={"purpose": "training"}, files={"file": ("a.csv", data)},
+                           headers={"Repr-Digest": "sha-256=:nope:"}), 400)
+    stored = http.post("/api/v1/data/upload", data={"purpose": "training"}, files={"file": ("a.csv", data)},
+                       headers={"Repr-Digest": good})
+    assert stored.status_code == 201, stored.text
+    download = http.get(f"/api/v1/data/files/{stored.json()['file']['path']}")
+    assert download.headers["repr-digest"] == good and download.content == data
+
+
+@pytest.mark.slow
+def test_repr_digest_mismatch_on_a_large_post_upload_stores_nothing(http, s3, settings):
+    data = csv_bytes(13 * MIB)
+    wrong = f"sha-256=:{b64(hashlib.sha256(b'x').digest())}:"
+    refused = http.post("/api/v1/data/upload", data={"purpose": "training"}, files={"file": ("a.csv", data)},
+                        headers={"Repr-Digest": wrong})
+    assert_error(refused, 400)
+    assert stored_keys(s3, settings.bucket("training")) == []
+    assert open_uploads(s3, settings.bucket("training")) == []
