@@ -4,14 +4,18 @@ Repr-Digest, concurrent writers, ownership across keys, a killed API process, ex
 cleanup by the worker, and tuspy (a client we did not write)."""
 
 import base64
+import email.utils
 import hashlib
+import threading
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import open_uploads, stored_keys
-from tests.support import HEADS, MIB, ApiServer, pattern_chunks, start_api
+from tests.integration.test_auth import bearer, keys_config
+from tests.support import HEADS, MIB, ApiServer, pattern_chunks, run_worker_burst, start_api
 
 TUS = "/api/v1/data/tus"
 V = {"Tus-Resumable": "1.0.0"}
@@ -73,7 +77,7 @@ def tus_state(redis_client) -> list[str]:
 @pytest.fixture(scope="module")
 def tus_api(base_env, tmp_path_factory) -> Iterator[ApiServer]:
     server = start_api(base_env, tmp_path_factory.mktemp("tus-api"), ready_path="/health/ready",
-                       max_upload_size=str(MAX), tus_lock_seconds="2")
+                       max_upload_size=str(MAX))
     yield server
     server.stop()
 
@@ -346,3 +350,93 @@ def test_repr_digest_mismatch_on_a_large_post_upload_stores_nothing(http, s3, se
     assert_error(refused, 400)
     assert stored_keys(s3, settings.bucket("training")) == []
     assert open_uploads(s3, settings.bucket("training")) == []
+
+
+# --- concurrency, expiry, ownership ------------------------------------------------------------------
+
+def test_concurrent_patches_one_wins_the_other_423(http, tus_api, redis_client):
+    data = csv_bytes(2 * MIB)
+    location = create(http, len(data)).headers["location"]
+    release = threading.Event()
+    answers: list[httpx.Response] = []
+
+    def slow_body() -> Iterator[bytes]:
+        yield data[:MIB]
+        release.wait(60)
+        yield data[MIB:]
+
+    def first() -> None:
+        with httpx.Client(base_url=tus_api.url, timeout=120) as other:
+            answers.append(other.patch(location, content=slow_body(), headers={**OCTETS, "Upload-Offset": "0"}))
+
+    writer = threading.Thread(target=first)
+    writer.start()
+    try:
+        lock = f"depot:tus:{location.rsplit('/', 1)[1]}:lock"
+        for _ in range(600):  # until the first PATCH holds the upload's lock
+            if redis_client.exists(lock):
+                break
+            time.sleep(0.05)
+        assert redis_client.exists(lock)
+        assert_error(send(http, location, 0, data), 423)
+        assert_error(http.delete(location, headers=V), 423)
+    finally:
+        release.set()
+        writer.join(60)
+    assert answers[0].status_code == 204, answers[0].text
+    assert answers[0].headers["depot-file-path"]
+    assert http.get(f"/api/v1/data/files/{answers[0].headers['depot-file-path']}").content == data
+
+
+def test_expired_uploads_are_removed_by_the_worker(http, tus_api, s3, settings, redis_client):
+    data = csv_bytes(7 * MIB)
+    expiring = create(http, len(data) + 1).headers["location"]
+    kept = create(http, 10).headers["location"]
+    assert send(http, expiring, 0, data).status_code == 204  # an open multipart upload and a tail
+    assert open_uploads(s3, settings.bucket("training")) != []
+    upload_id = expiring.rsplit("/", 1)[1]
+    # Its expiry passes (as if 24 h went by): the schedule and the state say so.
+    redis_client.zadd("depot:tus:expiry", {upload_id: 1})
+    redis_client.hset(f"depot:tus:{upload_id}", "expires", "1")
+    assert_error(http.head(expiring, headers=V), 404)  # expired is gone at once, cleanup or not
+    result = run_worker_burst(tus_api.env)
+    assert result.returncode == 0, result.stderr
+    assert open_uploads(s3, settings.bucket("training")) == []
+    assert not redis_client.exists(f"depot:tus:{upload_id}")
+    assert redis_client.zscore("depot:tus:expiry", upload_id) is None
+    assert http.head(kept, headers=V).status_code == 200  # not expired: untouched
+
+
+def test_upload_expires_follows_the_setting(http):
+    answer = create(http, 10)
+    expires = email.utils.parsedate_to_datetime(answer.headers["upload-expires"]).timestamp()
+    assert 86400 - 120 < expires - time.time() <= 86400 + 1
+
+
+@pytest.fixture(scope="module")
+def auth_api(base_env, tmp_path_factory) -> Iterator[ApiServer]:
+    server = start_api(base_env, tmp_path_factory.mktemp("tus-auth-api"), api_keys=keys_config(),
+                       rate_limit_per_minute="100000", rate_limit_burst="10000")
+    yield server
+    server.stop()
+
+
+def test_an_upload_belongs_to_its_key(auth_api, clean):
+    with httpx.Client(base_url=auth_api.url, timeout=60) as http:
+        assert http.options(TUS).status_code == 204  # open: it reveals no data
+        assert_error(create(http, 8), 401)
+        created = create(http, 8, headers=bearer("writer"))
+        assert created.status_code == 201, created.text
+        location = created.headers["location"]
+        for other in ("admin", "trainer"):
+            assert_error(http.head(location, headers={**V, **bearer(other)}), 404)
+            assert_error(send(http, location, 0, b"a,b\n", bearer(other)), 404)
+            assert_error(http.delete(location, headers={**V, **bearer(other)}), 404)
+            assert_error(http.get(location, headers=bearer(other)), 404)
+        assert http.head(location, headers={**V, **bearer("writer")}).headers["upload-offset"] == "0"
+        done = send(http, location, 0, b"a,b\n1,2\n", bearer("writer"))
+        assert done.status_code == 204
+        assert http.get(location, headers=bearer("writer")).json()["file"]["path"] == done.headers["depot-file-path"]
+        assert_error(create(http, 8, headers=bearer("reader")), 403)  # no write scope
+        assert_error(create(http, 8, headers=bearer("trainer"), purpose="ingestion"), 403)  # purpose-bound key
+        assert create(http, 8, headers=bearer("trainer")).status_code == 201
