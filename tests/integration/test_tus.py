@@ -4,6 +4,7 @@ Repr-Digest, concurrent writers, ownership across keys, a killed API process, ex
 cleanup by the worker, and tuspy (a client we did not write)."""
 
 import base64
+import io
 import email.utils
 import hashlib
 import threading
@@ -440,3 +441,100 @@ def test_an_upload_belongs_to_its_key(auth_api, clean):
         assert_error(create(http, 8, headers=bearer("reader")), 403)  # no write scope
         assert_error(create(http, 8, headers=bearer("trainer"), purpose="ingestion"), 403)  # purpose-bound key
         assert create(http, 8, headers=bearer("trainer")).status_code == 201
+
+
+# --- a killed API process, then another one -------------------------------------------------------------
+
+def patch_until_unlocked(http: httpx.Client, location: str, offset: int, data: bytes) -> httpx.Response:
+    """A resuming client's PATCH: 423 while a dead process's lock runs out, then the answer."""
+    for _ in range(400):
+        answer = send(http, location, offset, data)
+        if answer.status_code != 423:
+            return answer
+        time.sleep(0.05)
+    raise AssertionError("the upload stayed locked")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_upload_then_resume_on_another_process(base_env, tmp_path, clean, s3, settings):
+    data = csv_bytes(20 * MIB + 12345)
+    first = start_api(base_env, tmp_path, max_upload_size=str(MAX), tus_lock_seconds="1")
+    second = start_api(base_env, tmp_path, max_upload_size=str(MAX), tus_lock_seconds="1")
+    try:
+        with httpx.Client(base_url=first.url, timeout=60) as one, httpx.Client(base_url=second.url, timeout=60) as two:
+            location = create(one, len(data)).headers["location"]
+            assert send(one, location, 0, data[:7 * MIB]).status_code == 204  # a part and a 1 MiB tail
+            stalled = threading.Event()
+
+            def body() -> Iterator[bytes]:
+                for start in range(7 * MIB, 14 * MIB, MIB):
+                    yield data[start:start + MIB]
+                stalled.wait(60)  # hold the request open mid-body
+
+            def doomed() -> None:
+                with httpx.Client(base_url=first.url, timeout=60) as client:
+                    try:
+                        client.patch(location, content=body(), headers={**OCTETS, "Upload-Offset": str(7 * MIB)})
+                    except httpx.HTTPError:
+                        pass  # its server is killed under it
+
+            writer = threading.Thread(target=doomed)
+            writer.start()
+            for _ in range(1200):  # until the first process saved a part of this PATCH
+                if int(two.head(location, headers=V).headers["upload-offset"]) > 7 * MIB:
+                    break
+                time.sleep(0.05)
+            first.process.kill()  # SIGKILL: no cleanup, no finally
+            first.process.wait()
+            stalled.set()
+            writer.join(60)
+            offset = int(two.head(location, headers=V).headers["upload-offset"])
+            assert 7 * MIB < offset <= 14 * MIB
+            answer = patch_until_unlocked(two, location, offset, data[offset:])
+            assert answer.status_code == 204, answer.text
+            stored = two.get(f"/api/v1/data/files/{answer.headers['depot-file-path']}")
+            assert stored.content == data
+            assert stored.headers["x-checksum-sha256"] == hashlib.sha256(data).hexdigest()
+            assert two.get(location).json()["file"]["hash"] == hashlib.sha256(data).hexdigest()
+            assert open_uploads(s3, settings.bucket("training")) == []
+    finally:
+        first.stop()
+        second.stop()
+
+
+# --- tuspy: a client we did not write ------------------------------------------------------------------
+
+def test_tuspy_upload_interrupt_resume_with_checksums(http, tus_api):
+    from tusclient import client as tus_client
+
+    data = csv_bytes(9 * MIB + 7)
+    tus = tus_client.TusClient(tus_api.url + TUS)
+    meta = {"filename": "tuspy.csv", "purpose": "ingestion", "metadata": '{"client": "tuspy"}'}
+    first = tus.uploader(file_stream=io.BytesIO(data), chunk_size=2 * MIB, metadata=meta, upload_checksum=True)
+    first.upload(stop_at=5 * MIB)  # interrupted after a few chunks
+    assert int(http.head(first.url, headers=V).headers["upload-offset"]) == first.offset >= 5 * MIB
+    resumed = tus.uploader(file_stream=io.BytesIO(data), url=first.url, chunk_size=3 * MIB, upload_checksum=True)
+    assert resumed.offset == first.offset  # it asked the server where to go on
+    resumed.upload()
+    path = resumed.request.response_headers["depot-file-path"]
+    stored = http.get(f"/api/v1/data/files/{path}")
+    assert stored.content == data and path.startswith("ingestion/data/")
+    assert http.get(first.url).json()["file"]["metadata"] == {"client": "tuspy"}
+
+
+def test_tuspy_sees_a_checksum_mismatch(http, tus_api):
+    from tusclient import client as tus_client
+    from tusclient.exceptions import TusCommunicationError
+    from tusclient.uploader import Uploader
+
+    class Lying(Uploader):  # a checksum that does not match its chunk, as a corrupting proxy would cause
+        CHECKSUM_ALGORITHM_PAIR = ("md5", lambda chunk: hashlib.md5(chunk + b"!"))
+
+    data = b"a,b\n" * 100
+    tus = tus_client.TusClient(tus_api.url + TUS)
+    uploader = Lying(file_stream=io.BytesIO(data), client=tus, metadata={"filename": "x.csv", "purpose": "training"},
+                     upload_checksum=True)
+    with pytest.raises(TusCommunicationError) as failure:
+        uploader.upload()
+    assert failure.value.status_code == 460
+    assert http.head(uploader.url, headers=V).headers["upload-offset"] == "0"
