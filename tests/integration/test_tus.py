@@ -5,6 +5,7 @@ cleanup by the worker, and tuspy (a client we did not write)."""
 
 import base64
 import io
+import socket
 import email.utils
 import hashlib
 import threading
@@ -151,12 +152,34 @@ def test_wrong_offset_type_and_version(http):
     assert_error(send(http, location, 3, b"a,b\n"), 409)
     assert_error(http.patch(location, content=b"a", headers={**V, "Upload-Offset": "0",
                                                               "Content-Type": "text/plain"}), 415)
-    assert_error(http.patch(location, content=b"a", headers={"Upload-Offset": "0",
-                                                              "Content-Type": "application/offset+octet-stream"}), 412)
+    old = http.patch(location, content=b"a", headers={"Upload-Offset": "0", "Tus-Resumable": "0.2.2",
+                                                       "Content-Type": "application/offset+octet-stream"})
+    assert_error(old, 412)
+    assert old.headers["tus-version"] == "1.0.0" and old.headers["tus-resumable"] == "1.0.0"
     assert_error(http.head(location.replace(location[-4:], "0000"), headers=V), 404)
     assert_error(send(http, TUS + "/not-an-id", 0, b"a"), 404)
     assert_error(send(http, location, 0, b"a,b\n1,2\n3,4\n"), 413)  # past Upload-Length
     assert http.head(location, headers=V).headers["upload-offset"] == "0"
+
+
+def test_a_cut_connection_keeps_the_bytes_that_arrived(http, tus_api):
+    data = csv_bytes(3 * MIB)
+    location = create(http, len(data)).headers["location"]
+    path = location.encode()
+    head = (b"PATCH " + path + b" HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+            b"Content-Type: application/offset+octet-stream\r\nContent-Length: " + str(len(data)).encode() + b"\r\n\r\n")
+    with socket.create_connection((tus_api.url.split(":")[1][2:], int(tus_api.url.rsplit(":", 1)[1]))) as sock:
+        sock.sendall(head + data[:MIB])
+    offset = 0
+    for _ in range(400):  # the server notices the cut and saves what arrived
+        offset = int(http.head(location, headers=V).headers["upload-offset"])
+        if offset:
+            break
+        time.sleep(0.05)
+    assert 0 < offset <= MIB
+    done = patch_until_unlocked(http, location, offset, data[offset:])
+    assert done.status_code == 204, done.text
+    assert http.get(f"/api/v1/data/files/{done.headers['depot-file-path']}").content == data
 
 
 # --- extensions ----------------------------------------------------------------------------------

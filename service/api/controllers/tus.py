@@ -17,6 +17,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from service.api.auth import require_purpose
 from service.api.batch import store
+from service.api.errors import depot_error
 from service.api.schemas import ErrorBody, FileView, UploadResponse
 from service.domain.apikeys import ApiKey
 from service.domain.digest import parse_repr_digest
@@ -49,6 +50,15 @@ ERRORS = {
 WRITE = {"scope": "write"}  # every tus request is part of uploading, HEAD and DELETE included
 
 
+def tus_error(request: Request, exc: DepotError) -> Response:
+    """Errors as everywhere (JSON), plus the headers tus clients look for."""
+    response = depot_error(request, exc)
+    response.headers["Tus-Resumable"] = TUS_VERSION
+    if isinstance(exc, VersionMismatch):
+        response.headers["Tus-Version"] = TUS_VERSION
+    return response
+
+
 def provide_tus(state: State) -> TusStore:
     return state.tus
 
@@ -79,6 +89,7 @@ class TusController(Controller):
     path = PREFIX
     tags = ["tus"]
     dependencies = {"tus": Provide(provide_tus, sync_to_thread=False)}
+    exception_handlers = {DepotError: tus_error}
 
     @route("/", http_method=[HttpMethod.OPTIONS], operation_id="tusOptions", status_code=204,
            opt={"exclude_from_auth": True}, include_in_schema=False)
