@@ -3,9 +3,10 @@ final key, state lives in Redis (``tus_state``), and completion is the same
 ``FileStore.finish_upload`` commit as POST /upload (design rule 9: an extension, not a
 new pathway).
 
-A PATCH body is streamed: whenever at least one part's worth is buffered it is sent as
-the next part and (without a checksum) the progress is saved at once, so a cut
-connection or a killed process loses at most the bytes of the part in flight. What is
+A PATCH body is streamed (``tus_write``): whenever one part's worth is buffered it is
+sent as the next part while the following bytes arrive, and (without a checksum) the
+progress is saved as soon as the part is in S3, so a cut connection or a killed process
+loses at most the bytes not yet in a saved part. What is
 left at the end of a request (less than a part) is the tail, kept in the Redis hash; the
 next PATCH starts its buffer with it. Part numbers follow the saved ETag list, so a
 part sent by a request that later failed is simply overwritten by the next one."""
@@ -21,12 +22,13 @@ import redis.asyncio as redis
 from service.domain.forms import UploadForm
 from service.domain.sha256state import Sha256State
 from service.domain.sniff import SNIFF_BYTES, Sniffer
-from service.domain.tus import CHECKSUM_ALGORITHMS, ChecksumMismatch, Locked
+from service.domain.tus import Locked
 from service.errors import InvalidInput, NotFound, TooLarge
 from service.settings import Settings
 from service.storage.files import FileStore, PendingUpload
 from service.storage.objects import MultipartUploads, ObjectInfo
 from service.storage.tus_state import TusState, TusUpload
+from service.storage.tus_write import PatchWriter
 
 
 @dataclass
@@ -107,68 +109,26 @@ class TusStore:
             raise TooLarge(f"file exceeds the upload limit of {self.settings.max_upload_size} bytes")
         if length < upload.offset:
             raise InvalidInput("Upload-Length is smaller than the bytes already received")
-        await self._save(upload, token, length=length)
+        await self.save(upload, token, length=length)
         upload.length = length
 
     async def write(self, upload: TusUpload, token: str, chunk: Chunk) -> None:
         """Append one PATCH body at ``upload.offset``; ``upload`` is updated to what was saved."""
-        limit = min(upload.length if upload.length is not None else self.settings.max_upload_size,
-                    self.settings.max_upload_size)
-        hasher = Sha256State(upload.sha)
-        check = CHECKSUM_ALGORITHMS[chunk.checksum[0]]() if chunk.checksum else None
-        sniffer = None
-        if upload.offset < SNIFF_BYTES:
-            sniffer = Sniffer(upload.meta.get("filename", ""))
-            sniffer.feed(upload.tail)  # the whole file so far: it is shorter than one part
-        buffer, received = bytearray(upload.tail), 0
-        etags = list(upload.etags)
-        refreshed = time.monotonic()
-        try:
-            async for data in chunk.body:
-                if upload.offset + received + len(data) > limit:
-                    raise TooLarge(f"body goes past Upload-Length ({limit} bytes)" if upload.length is not None
-                                   else f"file exceeds the upload limit of {limit} bytes")
-                if sniffer is not None:
-                    sniffer.feed(data)  # a file that is not what its name says fails on its first bytes
-                hasher.update(data)
-                if check is not None:
-                    check.update(data)
-                buffer += data
-                received += len(data)
-                if len(buffer) >= self.settings.part_size:
-                    etags.append(await self._put_part(upload, len(etags) + 1, bytes(buffer)))
-                    buffer = bytearray()
-                    if check is None:  # progress is kept; with a checksum only a verified chunk is
-                        await self._commit(upload, token, received, hasher, bytes(buffer), etags)
-                        received = 0
-                    refreshed = time.monotonic()
-                elif time.monotonic() - refreshed > self.state.lock_ms / 3000:
-                    await self._save(upload, token)  # a slow body keeps its lock
-                    refreshed = time.monotonic()
-        except BaseException:
-            if check is None and received:
-                try:  # keep what arrived intact (a cut connection, a body past the length)
-                    await self._commit(upload, token, received, hasher, bytes(buffer), etags)
-                except Exception:
-                    pass
-            raise
-        if check is not None and check.digest() != chunk.checksum[1]:
-            raise ChecksumMismatch(f"Upload-Checksum mismatch ({chunk.checksum[0]}): chunk dropped")
-        await self._commit(upload, token, received, hasher, bytes(buffer), etags)
+        await PatchWriter(self, upload, token, chunk.checksum).run(chunk.body)
 
-    async def _put_part(self, upload: TusUpload, number: int, data: bytes) -> str:
+    async def put_part(self, upload: TusUpload, number: int, data: bytes) -> str:
         if not upload.upload_id:
             upload.upload_id = await self.parts.start(upload.bucket, upload.key, upload.content_type)
             await self.state.set_upload_id(upload.id, upload.upload_id)  # cleanup must find it
         return await self.parts.put_part(upload.bucket, upload.key, upload.upload_id, number, data)
 
-    async def _commit(self, upload: TusUpload, token: str, received: int, hasher: Sha256State,
-                      tail: bytes, etags: list[str]) -> None:
-        offset = upload.offset + received
-        await self._save(upload, token, offset=offset, sha=hasher.state, tail=tail, etags=etags)
-        upload.offset, upload.sha, upload.tail, upload.etags = offset, hasher.state, tail, list(etags)
+    async def commit(self, upload: TusUpload, token: str, offset: int, sha: bytes, tail: bytes,
+                     etags: list[str]) -> None:
+        """Save progress: bytes up to ``offset`` are in ``etags``' parts plus ``tail``."""
+        await self.save(upload, token, offset=offset, sha=sha, tail=tail, etags=etags)
+        upload.offset, upload.sha, upload.tail, upload.etags = offset, sha, tail, list(etags)
 
-    async def _save(self, upload: TusUpload, token: str, **changes: Any) -> None:
+    async def save(self, upload: TusUpload, token: str, **changes: Any) -> None:
         if not await self.state.save(upload.id, token, **changes):
             raise Locked("this upload's lock expired or was taken over; retry from HEAD's offset")
 
@@ -189,7 +149,7 @@ class TusStore:
 
     async def mark_done(self, upload: TusUpload, token: str, view: str) -> None:
         """Keep only the answer (GET) until the upload expires; the bytes are a stored file now."""
-        await self._save(upload, token, result=view, tail=b"", sha=b"", upload_id="", etags=[])
+        await self.save(upload, token, result=view, tail=b"", sha=b"", upload_id="", etags=[])
         upload.result = view
 
     async def remove(self, upload: TusUpload) -> None:
