@@ -81,9 +81,9 @@ class TusStore:
         return upload
 
     # reads ---------------------------------------------------------------------
-    async def get(self, upload_id: str, owner: str) -> TusUpload:
+    async def get(self, upload_id: str, owner: str, tail: bool = True) -> TusUpload:
         """The upload if it exists, has not expired and belongs to ``owner`` (else 404)."""
-        upload = await self.state.load(upload_id)
+        upload = await self.state.load(upload_id, tail)
         if upload is None or upload.owner != owner or upload.expires <= time.time():
             raise NotFound("no such upload")
         return upload
@@ -165,7 +165,7 @@ class TusStore:
             token = await self.state.lock(upload_id)
             if token is None:
                 continue
-            upload = await self.state.load(upload_id)
+            upload = await self.state.load(upload_id, tail=False)
             if upload is None:
                 await self.state.delete(upload_id)
             else:

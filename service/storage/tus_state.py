@@ -10,7 +10,7 @@ PATCHes can never both advance one upload."""
 
 import json
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import redis.asyncio as redis
@@ -73,6 +73,9 @@ class TusUpload:
         )
 
 
+LIGHT_FIELDS = [f.name for f in fields(TusUpload) if f.name != "tail"]
+
+
 class TusState:
     def __init__(self, client: redis.Redis, prefix: str, lock_seconds: float) -> None:
         self.client = client  # binary-safe (decode_responses=False): tails and hash states are bytes
@@ -95,9 +98,14 @@ class TusState:
                 pipe.zadd(self.schedule, {upload.id: upload.expires})
                 await pipe.execute()
 
-    async def load(self, upload_id: str) -> TusUpload | None:
+    async def load(self, upload_id: str, tail: bool = True) -> TusUpload | None:
+        """The upload's state; without ``tail`` (up to a part of bytes) for checks and HEAD."""
         async with translate_errors("read upload"):
-            raw = await self.client.hgetall(self._key(upload_id))
+            if tail:
+                raw = await self.client.hgetall(self._key(upload_id))
+            else:
+                values = await self.client.hmget(self._key(upload_id), LIGHT_FIELDS)
+                raw = {k.encode(): v for k, v in zip(LIGHT_FIELDS, values, strict=True) if v is not None}
         return TusUpload.parse(raw) if raw else None
 
     async def lock(self, upload_id: str) -> str | None:

@@ -153,7 +153,7 @@ class TusController(Controller):
         checksum = parse_checksum(header(request, "upload-checksum"))
         length = parse_number(header(request, "upload-length"), "Upload-Length")
         async with tus.locked(upload.id) as token:
-            upload = await self._get(request, tus, upload_id)  # as it is now that the lock is ours
+            upload = await self._get(request, tus, upload_id, tail=True)  # as it is now that the lock is ours
             if offset != upload.offset:
                 raise Conflict(f"Upload-Offset is {offset} but the upload is at {upload.offset}")
             if not upload.result:
@@ -179,12 +179,13 @@ class TusController(Controller):
 
     # -------------------------------------------------------------------------
     @staticmethod
-    async def _get(request: Request, tus: TusStore, upload_id: str) -> TusUpload:
+    async def _get(request: Request, tus: TusStore, upload_id: str, tail: bool = False) -> TusUpload:
+        """The caller's upload (404 for anyone else's); its tail only when bytes will be added."""
         if request.method != "GET":  # GET is Depot's, not tus's
             check_version(request)
         if not valid_id(upload_id):
             raise NotFound("no such upload")
-        return await tus.get(upload_id, owner_of(request))
+        return await tus.get(upload_id, owner_of(request), tail)
 
     @staticmethod
     def _body_type(request: Request, required: bool = False) -> bool:
