@@ -70,6 +70,7 @@ class TusStore:
             raise TooLarge(f"file exceeds the upload limit of {self.settings.max_upload_size} bytes")
         form = self.form_of(meta)
         pending = self.files.start_upload(form, meta.get("filename"))  # name, type and category checks
+        meta = {**meta, "filename": pending.original_filename}  # as checked (NFC)
         bucket, key = pending.target()
         upload = TusUpload(
             id=upload_id, owner=owner, length=length, offset=0,
