@@ -11,12 +11,12 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import download, listing, models, report, small, upload
+from bench import download, listing, models, report, small, tus, upload
 from bench.measure import MIB, Outcome
 from bench.stack import GIB, running_stack
 
 HERE = Path(__file__).parent
-SCENARIOS = ["upload", "small", "download", "listing", "models"]
+SCENARIOS = ["upload", "small", "download", "listing", "models", "tus"]
 SHOWN_SETTINGS = ["workers", "worker_max_jobs", "part_size", "part_concurrency", "max_upload_size",
                   "model_cache_bytes", "log_level", "log_json", "debug"]
 
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             "listing": lambda out: listing.run(stack, (100, 1000) if args.quick else (1000, 100_000),
                                                30 if args.quick else 200, out),
             "models": lambda out: models.run(stack, 16 * MIB if args.quick else 500 * MIB, 8, rounds, out),
+            "tus": lambda out: tus.run(stack, 64 * MIB if args.quick else GIB, rounds, out),
         }
         for name in chosen:
             out = Outcome(name)

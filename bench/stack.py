@@ -146,8 +146,11 @@ class Stack:
         start = time.monotonic()
         try:
             while time.monotonic() - start < timeout:
+                # arq keeps a cron job's in-progress mark for a minute after it ran (no double runs):
+                # the tus expiry cron is not work in flight.
                 busy = client.zcard(default_queue_name) or next(
-                    client.scan_iter(f"{in_progress_key_prefix}*", count=1000), None)
+                    (k for k in client.scan_iter(f"{in_progress_key_prefix}*", count=1000)
+                     if not k.startswith(f"{in_progress_key_prefix}cron:".encode())), None)
                 if not busy:
                     return time.monotonic() - start
                 time.sleep(0.2)

@@ -22,6 +22,8 @@ from service.storage.queue import JobQueue
 from service.storage.ratelimit import RateLimiter
 from service.storage.redis import open_redis
 from service.storage.training import TrainingCounter
+from service.storage.tus import TusStore
+from service.storage.tus_state import TusState
 from service.upstreams import Upstreams
 from service.upstreams.base import new_http_client
 from service.upstreams.github import GitHub
@@ -36,6 +38,7 @@ class Clients:
     objects: ObjectStore
     index: Index
     files: FileStore
+    tus: TusStore  # resumable uploads (tus), committed through ``files``
     models: ModelStore
     cache: ModelCache
     events: EventLog
@@ -55,6 +58,7 @@ async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
     async with AsyncExitStack() as stack:
         objects = await stack.enter_async_context(ObjectStore.open(settings))
         redis = await stack.enter_async_context(open_redis(settings.redis_url))
+        raw_redis = await stack.enter_async_context(open_redis(settings.redis_url, decode_responses=False))
         http = new_http_client()
         stack.push_async_callback(http.aclose)
         webhook_http = httpx.AsyncClient(follow_redirects=False)
@@ -63,11 +67,13 @@ async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
         index = Index(redis, prefix)
         queue = JobQueue(redis)
         events = EventLog(redis, prefix, settings.events_max_len)
+        files = FileStore(objects, index, settings)
         yield Clients(
             settings=settings,
             objects=objects,
             index=index,
-            files=FileStore(objects, index, settings),
+            files=files,
+            tus=TusStore(files, objects, TusState(raw_redis, prefix, settings.tus_lock_seconds), settings),
             models=ModelStore(objects, redis, settings),
             cache=ModelCache(objects, redis, settings),
             events=events,

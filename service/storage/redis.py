@@ -22,11 +22,12 @@ async def translate_errors(action: str) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def open_redis(url: str) -> AsyncIterator[redis.Redis]:
-    """The process's Redis client (a connection pool), closed on exit."""
+async def open_redis(url: str, decode_responses: bool = True) -> AsyncIterator[redis.Redis]:
+    """The process's Redis client (a connection pool), closed on exit; ``decode_responses=False``
+    for the binary-safe one (tus keeps raw bytes: upload tails and hash states)."""
     client = redis.Redis.from_url(
         url,
-        decode_responses=True,
+        decode_responses=decode_responses,
         socket_connect_timeout=3,
         socket_timeout=10,
         health_check_interval=15,

@@ -9,7 +9,14 @@ from arq.constants import default_queue_name
 from arq.cron import cron
 from arq.worker import func
 
-from service.domain.jobs import CLEAN_STALE_UPLOADS, DELIVER_WEBHOOK, DISPATCH_EVENT, REINDEX, REQUEUE_LOST
+from service.domain.jobs import (
+    CLEAN_STALE_UPLOADS,
+    DELIVER_WEBHOOK,
+    DISPATCH_EVENT,
+    EXPIRE_TUS_UPLOADS,
+    REINDEX,
+    REQUEUE_LOST,
+)
 from service.settings import Settings, get_settings
 from service.wiring import open_clients
 from service.workers import ingestion, jobs, sweeper
@@ -44,6 +51,8 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "cron_jobs": [  # the sweeper (README "Reliability"); arq runs each once per slot across replicas
             cron(sweeper.requeue_lost, name=REQUEUE_LOST, minute=set(range(0, 60, 5)), run_at_startup=False),
             cron(sweeper.clean_stale_uploads, name=CLEAN_STALE_UPLOADS, minute={17}),
+            # resumable uploads past their expiry: every minute, and at start-up
+            cron(sweeper.expire_tus_uploads, name=EXPIRE_TUS_UPLOADS, minute=None, run_at_startup=True),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,
