@@ -7,7 +7,7 @@
   ``pending_requeue_after`` whose job is gone (Redis refused it, or it was lost). The job id is
   the upload's, so a job still queued or running is never doubled.
 - ``expire_tus_uploads``: aborts the multipart uploads of resumable (tus) uploads past their
-  expiry and forgets their state (every minute, and at worker start).
+  expiry and forgets their state (at worker start, then every 5 minutes).
 
 Each is a cron job with arq's deterministic id per run, so one replica runs it at a time.
 All work through the stores of ``ctx["clients"]`` (``service.wiring``)."""
