@@ -11,12 +11,12 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import download, listing, models, parsing, report, small, upload
+from bench import download, listing, models, parsing, report, small, tus, upload
 from bench.measure import MIB, Outcome
 from bench.stack import GIB, running_stack
 
 HERE = Path(__file__).parent
-SCENARIOS = ["upload", "small", "download", "listing", "models", "parsing"]
+SCENARIOS = ["upload", "small", "download", "listing", "models", "parsing", "tus"]
 SHOWN_SETTINGS = ["workers", "worker_max_jobs", "part_size", "part_concurrency", "max_upload_size",
                   "model_cache_bytes", "log_level", "log_json", "debug"]
 
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                                                30 if args.quick else 200, out),
             "models": lambda out: models.run(stack, 16 * MIB if args.quick else 500 * MIB, 8, rounds, out),
             "parsing": lambda out: parsing.run(stack, 64 * MIB if args.quick else GIB, out),
+            "tus": lambda out: tus.run(stack, 64 * MIB if args.quick else GIB, rounds, out),
         }
         for name in chosen:
             out = Outcome(name)

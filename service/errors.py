@@ -17,6 +17,10 @@ class InvalidInput(DepotError):
     status_code = 400
 
 
+class DigestMismatch(InvalidInput):
+    """The content's SHA-256 is not the one the client declared (``Repr-Digest``)."""
+
+
 class Forbidden(DepotError):
     """A path or name that tries to escape its place (traversal and friends)."""
 
@@ -45,6 +49,30 @@ class DependencyDown(DepotError):
     """S3 or Redis cannot be reached; the client may retry later."""
 
     status_code = 503
+
+
+class ChecksumMismatch(DepotError):
+    """tus checksum extension: the chunk (or the whole file's Repr-Digest) does not match."""
+
+    status_code = 460
+
+
+class UnsupportedMediaType(DepotError):
+    """A tus PATCH body that is not ``application/offset+octet-stream``."""
+
+    status_code = 415
+
+
+class Locked(DepotError):
+    """Another request is writing this (tus) upload right now."""
+
+    status_code = 423
+
+
+class VersionMismatch(DepotError):
+    """A tus request without ``Tus-Resumable: 1.0.0``."""
+
+    status_code = 412
 
 
 class RangeNotSatisfiable(DepotError):

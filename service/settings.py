@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(16 * 1024, ge=2)
     body_read_timeout: float = Field(30.0, gt=0, description="seconds a request body may stay idle between two "
                                      "chunks before the request is cut with a 408 (slowloris)")
+    tus_expiry_seconds: int = Field(86400, ge=1, description="seconds a resumable (tus) upload may take before "
+                                    "it expires and a worker job removes it")
+    tus_lock_seconds: float = Field(30.0, gt=0, description="seconds a tus PATCH's lock outlives its last sign of "
+                                    "life (a killed API process blocks its upload this long)")
 
     # API server
     host: str = "127.0.0.1"

@@ -22,6 +22,8 @@ from service.storage.queue import JobQueue
 from service.storage.ratelimit import RateLimiter
 from service.storage.redis import open_redis
 from service.storage.training import TrainingCounter
+from service.storage.tus import TusStore
+from service.storage.tus_state import TusState
 from service.upstreams import Upstreams
 from service.upstreams.base import new_http_client
 from service.upstreams.github import GitHub
@@ -37,6 +39,7 @@ class Clients:
     objects: ObjectStore
     index: Index
     files: FileStore
+    tus: TusStore  # resumable uploads (tus), committed through ``files``
     models: ModelStore
     cache: ModelCache
     events: EventLog
@@ -59,6 +62,7 @@ async def open_clients(settings: Settings, *, followers: bool = False) -> AsyncI
     async with AsyncExitStack() as stack:
         objects = await stack.enter_async_context(ObjectStore.open(settings))
         redis = await stack.enter_async_context(open_redis(settings.redis_url))
+        raw_redis = await stack.enter_async_context(open_redis(settings.redis_url, decode_responses=False))
         http = new_http_client()
         stack.push_async_callback(http.aclose)
         webhook_http = httpx.AsyncClient(follow_redirects=False)
@@ -80,11 +84,13 @@ async def open_clients(settings: Settings, *, followers: bool = False) -> AsyncI
                     settings.events_heartbeat,
                 )
             )
+        files = FileStore(objects, index, settings)
         yield Clients(
             settings=settings,
             objects=objects,
             index=index,
-            files=FileStore(objects, index, settings),
+            files=files,
+            tus=TusStore(files, objects, TusState(raw_redis, prefix, settings.tus_lock_seconds), settings),
             models=ModelStore(objects, redis, settings),
             cache=ModelCache(objects, redis, settings),
             events=events,

@@ -17,6 +17,7 @@ from service.api.controllers.files import FilesController
 from service.api.controllers.health import HealthController
 from service.api.controllers.model_uploads import ModelUploadController
 from service.api.controllers.models import ModelsController
+from service.api.controllers.tus import TusController
 from service.api.controllers.ui import UIController
 from service.api.controllers.uploads import UploadController
 from service.api.deps import DEPENDENCIES
@@ -46,7 +47,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     auth_middleware, auth_guards = auth_setup(settings)  # off (with a warning) when no key is configured
     app = Litestar(
         route_handlers=[UploadController, FilesController, HealthController, MetricsController, UIController,
-                        ModelUploadController, ModelsController, EventsController, DatasetImportController],
+                        ModelUploadController, ModelsController, EventsController, DatasetImportController,
+                        TusController],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan_for(settings)],

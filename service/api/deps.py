@@ -8,6 +8,7 @@ from service.storage.events import Emitter
 from service.storage.files import FileStore
 from service.storage.models import ModelStore
 from service.storage.queue import JobQueue
+from service.storage.tus import TusStore
 from service.upstreams import Upstreams
 
 
@@ -34,6 +35,11 @@ def provide_live(state: State):
     return state.live
 
 
+def provide_tus(state: State) -> TusStore:
+    """Resumable (tus) uploads (``service.storage.tus``)."""
+    return state.clients.tus
+
+
 def provide_models(state: State) -> ModelStore:
     return state.clients.models
 
@@ -51,4 +57,5 @@ DEPENDENCIES = {
     "upstreams": Provide(provide_upstreams, sync_to_thread=False),
     "emitter": Provide(provide_emitter, sync_to_thread=False),
     "live": Provide(provide_live, sync_to_thread=False),
+    "tus": Provide(provide_tus, sync_to_thread=False),
 }

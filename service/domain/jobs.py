@@ -10,3 +10,5 @@ DELIVER_WEBHOOK = "deliver_webhook"
 # the sweeper's cron jobs (service.workers.sweeper)
 CLEAN_STALE_UPLOADS = "clean_stale_uploads"
 REQUEUE_LOST = "requeue_lost"
+EXPIRE_TUS_UPLOADS = "expire_tus_uploads"
+CRON_JOBS = (CLEAN_STALE_UPLOADS, REQUEUE_LOST, EXPIRE_TUS_UPLOADS)

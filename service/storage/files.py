@@ -26,7 +26,7 @@ from service.domain.naming import (
 )
 from service.domain.records import FileRecord, Status, format_time, utc_now
 from service.domain.sniff import Sniffer
-from service.errors import Conflict, DepotError, NotFound, TooLarge
+from service.errors import Conflict, DepotError, DigestMismatch, NotFound, TooLarge
 from service.settings import Settings
 from service.storage.events import EventLog
 from service.storage.index import Index
@@ -50,6 +50,7 @@ class PendingUpload:
     hasher: Any = field(default_factory=hashlib.sha256)
     sniffer: Sniffer | None = None
     landed: ObjectInfo | None = None  # set when committed early (a batch commits each file as it ends)
+    expected_sha256: str | None = None  # declared by the client (Repr-Digest): checked before the commit
 
     @property
     def size(self) -> int:
@@ -142,6 +143,8 @@ class FileStore:
             metadata=form.metadata,
         )
         pending.end()
+        if pending.expected_sha256 is not None and record.hash != pending.expected_sha256:
+            raise DigestMismatch(f"the content's SHA-256 is {record.hash}, not the one declared in Repr-Digest")
         record.duplicate_of = await self.index.first_with_hash(purpose, record.hash)
         reject = self.settings.duplicates == "reject"
         if reject and record.duplicate_of:

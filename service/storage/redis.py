@@ -23,13 +23,19 @@ async def translate_errors(action: str) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def open_redis(
-    url: str, *, socket_timeout: float = 10, max_connections: int | None = None, retry_on_timeout: bool = True
+    url: str,
+    *,
+    socket_timeout: float = 10,
+    max_connections: int | None = None,
+    retry_on_timeout: bool = True,
+    decode_responses: bool = True,
 ) -> AsyncIterator[redis.Redis]:
     """The process's Redis client (a connection pool), closed on exit. The defaults suit short
-    commands; a pool for blocking reads passes a longer ``socket_timeout`` and its own bound."""
+    commands; a pool for blocking reads passes a longer ``socket_timeout`` and its own bound;
+    ``decode_responses=False`` for the binary-safe one (tus keeps raw bytes: tails, hash states)."""
     client = redis.Redis.from_url(
         url,
-        decode_responses=True,
+        decode_responses=decode_responses,
         socket_connect_timeout=3,
         socket_timeout=socket_timeout,
         health_check_interval=15,

@@ -9,13 +9,21 @@ from arq.constants import default_queue_name
 from arq.cron import cron
 from arq.worker import func
 
-from service.domain.jobs import CLEAN_STALE_UPLOADS, DELIVER_WEBHOOK, DISPATCH_EVENT, REINDEX, REQUEUE_LOST
+from service.domain.jobs import (
+    CLEAN_STALE_UPLOADS,
+    DELIVER_WEBHOOK,
+    DISPATCH_EVENT,
+    EXPIRE_TUS_UPLOADS,
+    REINDEX,
+    REQUEUE_LOST,
+)
 from service.settings import Settings, get_settings
 from service.wiring import open_clients
 from service.workers import ingestion, jobs, sweeper
 
 JOB_TIMEOUT = 3600  # seconds; the chart's terminationGracePeriodSeconds follows job_completion_wait
 HEALTH_CHECK_INTERVAL = 15  # seconds; the record expires 1 s later, so a stuck worker fails its probe
+EVERY_5_MINUTES = set(range(0, 60, 5))
 POLL_DELAY = 0.05  # seconds between queue polls once every slot is busy (arq: 0.5, which left the
 # worker idle most of the time on short ingestion jobs: bench/results.md)
 
@@ -42,8 +50,12 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             func(jobs.deliver_webhook, name=DELIVER_WEBHOOK, max_tries=settings.webhook_max_tries),
         ],
         "cron_jobs": [  # the sweeper (README "Reliability"); arq runs each once per slot across replicas
-            cron(sweeper.requeue_lost, name=REQUEUE_LOST, minute=set(range(0, 60, 5)), run_at_startup=False),
+            cron(sweeper.requeue_lost, name=REQUEUE_LOST, minute=EVERY_5_MINUTES, run_at_startup=False),
             cron(sweeper.clean_stale_uploads, name=CLEAN_STALE_UPLOADS, minute={17}),
+            # Expired resumable uploads, at start-up and then in requeue_lost's minutes: arq keeps a cron
+            # job's in-progress mark for 60 s after each run, so a job every minute would never let the
+            # worker look idle (tests and bench wait for an idle worker).
+            cron(sweeper.expire_tus_uploads, name=EXPIRE_TUS_UPLOADS, minute=EVERY_5_MINUTES, run_at_startup=True),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -6,9 +6,11 @@
 - ``requeue_lost``: queues the ingestion of files still ``pending`` after
   ``pending_requeue_after`` whose job is gone (Redis refused it, or it was lost). The job id is
   the upload's, so a job still queued or running is never doubled.
+- ``expire_tus_uploads``: aborts the multipart uploads of resumable (tus) uploads past their
+  expiry and forgets their state (at worker start, then every 5 minutes).
 
 Each is a cron job with arq's deterministic id per run, so one replica runs it at a time.
-Both work through the stores of ``ctx["clients"]`` (``service.wiring``)."""
+All work through the stores of ``ctx["clients"]`` (``service.wiring``)."""
 
 import logging
 from datetime import timedelta
@@ -42,3 +44,9 @@ async def requeue_lost(ctx: dict[str, Any]) -> int:
     if requeued:
         log.warning("queued the lost ingestion of %d file(s): %s", len(requeued), requeued[:20])
     return len(requeued)
+
+
+async def expire_tus_uploads(ctx: dict[str, Any]) -> int:
+    """Abort and forget resumable uploads past their expiry."""
+    clients: Clients = ctx["clients"]
+    return await clients.tus.expire()

@@ -37,6 +37,11 @@ EXPECTED_STATUS = {
     "RangeNotSatisfiable": 416,
     "Transient": 503,
     "RequestTimeout": 408,
+    "DigestMismatch": 400,
+    "ChecksumMismatch": 460,
+    "UnsupportedMediaType": 415,
+    "Locked": 423,
+    "VersionMismatch": 412,
 }
 
 

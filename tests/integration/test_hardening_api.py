@@ -1,6 +1,8 @@
 """Issue 12, API side: parameter pollution, purpose-bound stats, a stalled request body, names with
 a trailing newline, HEAD and If-None-Match on files, non-finite numbers in metadata."""
 
+import base64
+import hashlib
 import io
 import json
 import socket
@@ -243,6 +245,37 @@ def test_a_body_stalled_mid_file_aborts_the_multipart_upload(
     assert [k for k in redis_client.keys("*") if "file:" in k or "claim" in k] == []
 
 
+def test_a_stalled_tus_patch_is_cut_and_keeps_what_arrived(http, hard_api, s3, settings):
+    """tus PATCH bodies go through the same read timeout; the bytes that came are kept for the resume."""
+    data = b"".join(pattern_chunks(3 * MIB, head=HEADS["csv"]))
+    meta = ",".join(
+        f"{k} {base64.b64encode(v.encode()).decode()}"
+        for k, v in {"filename": "stalled.csv", "purpose": "training"}.items()
+    )
+    tus = {"Tus-Resumable": "1.0.0", **bearer("admin")}
+    created = http.post("/api/v1/data/tus", headers={**tus, "Upload-Length": str(len(data)), "Upload-Metadata": meta})
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    head = (
+        f"PATCH {location} HTTP/1.1\r\nHost: depot\r\nAuthorization: Bearer {KEYS['admin'][0]}\r\n"
+        f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
+    status, headers, body = read_answer(raw_request(hard_api.url, head, [data[:MIB]]))
+    assert status == 408 and headers.get("connection") == "close" and headers.get("tus-resumable") == "1.0.0"
+    assert body["success"] is False and "stalled" in body["error"]
+    assert http.head(location, headers=tus).headers["upload-offset"] == str(MIB)
+    done = http.patch(
+        location,
+        content=data[MIB:],
+        headers={**tus, "Upload-Offset": str(MIB), "Content-Type": "application/offset+octet-stream"},
+    )
+    assert done.status_code == 204, done.text
+    stored = http.get(f"/api/v1/data/files/{done.headers['depot-file-path']}", headers=bearer("admin"))
+    assert stored.content == data
+    assert open_uploads(s3, settings.bucket("training")) == []
+
+
 def test_a_slow_but_steady_body_is_not_cut(http, hard_api):
     """The timeout is per chunk: a body that keeps coming is read whatever its total time."""
     payload = [b"line one\n", b"line two\n", b"line three\n", b"line four\n"]
@@ -326,8 +359,18 @@ def test_head_answers_like_get_without_the_body(client):
     url = f"/api/v1/data/files/{file['path']}"
     got, headed = client.get(url), client.head(url)
     assert headed.status_code == 200 and headed.content == b""
-    for name in ("content-length", "etag", "accept-ranges", "content-disposition", "content-type"):
+    for name in (
+        "content-length",
+        "etag",
+        "accept-ranges",
+        "content-disposition",
+        "content-type",
+        "x-checksum-sha256",
+        "repr-digest",
+    ):
         assert headed.headers[name] == got.headers[name], name
+    digest = base64.b64encode(hashlib.sha256(b"a,b\n1,2\n").digest()).decode()
+    assert headed.headers["repr-digest"] == f"sha-256=:{digest}:"  # RFC 9530, on HEAD as on GET
     assert headed.headers["content-length"] == "8"
     ranged = client.head(url, headers={"Range": "bytes=0-1"})  # Range is defined for GET only
     assert ranged.status_code == 200 and ranged.headers["content-length"] == "8"

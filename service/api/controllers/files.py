@@ -22,6 +22,7 @@ from service.api.schemas import (
 )
 from service.domain.categories import Category, Purpose
 from service.domain.conditional import none_match
+from service.domain.digest import repr_digest
 from service.domain.events import FileDeleted
 from service.domain.ranges import parse_range
 from service.domain.records import FileRecord, Status
@@ -51,6 +52,7 @@ def download_headers(record: FileRecord) -> dict[str, str]:
         "Accept-Ranges": "bytes",
         "Content-Disposition": content_disposition(record.original_filename),
         "X-Checksum-SHA256": record.hash,
+        "Repr-Digest": repr_digest(record.hash),  # RFC 9530; HEAD answers the same headers
     }
 
 
@@ -118,7 +120,7 @@ class FilesController(Controller):
         self, request: Request, files: FileStore, file_path: str, metadata: bool = False
     ) -> None:
         """The headers a ``GET`` would send (Content-Length, ETag, Accept-Ranges, Content-Disposition,
-        Content-Type), without the body and without touching the object. ``Range`` is ignored, as
+        Content-Type, Repr-Digest), without the body and without touching the object. ``Range`` is ignored, as
         RFC 9110 §14.2 defines it for GET only."""
         # Litestar wants HEAD handlers annotated ``None``; a Response without a body is still allowed.
         record = await files.record(file_path)

@@ -7,6 +7,7 @@ from service.api.auth import require_purpose
 from service.api.batch import finish_batch, store
 from service.api.receiver import Receiver, request_limit
 from service.api.schemas import BatchUploadResponse, ErrorBody, FileView, UploadResponse
+from service.domain.digest import parse_repr_digest
 from service.domain.forms import UploadForm
 from service.errors import InvalidInput, TooLarge
 from service.settings import Settings
@@ -26,7 +27,11 @@ class UploadController(Controller):
         summary="Upload a file, or several 'file' parts as a batch "
         "(multipart/form-data: file, purpose, category, description, metadata)",
         responses={
-            400: ResponseSpec(ErrorBody, description="invalid request or file type (or every file of a batch)"),
+            400: ResponseSpec(
+                ErrorBody,
+                description="invalid request or file type (or every file of a batch), "
+                "or a SHA-256 other than the Repr-Digest header declared",
+            ),
             403: ResponseSpec(ErrorBody, description="the API key may not upload to this purpose"),
             409: ResponseSpec(ErrorBody, description="DEPOT_DUPLICATES=reject: this content is already stored"),
             413: ResponseSpec(ErrorBody, description="file larger than the limit"),
@@ -51,6 +56,7 @@ class UploadController(Controller):
             # is committed after the index's duplicate lookup, which fails first anyway (files of a
             # batch that landed earlier are removed when it does).
             await files.ping()
+        declared = parse_repr_digest(request.headers.get("repr-digest"))  # RFC 9530: checked before the commit
         form = UploadForm(settings.max_description_length, settings.max_metadata_bytes)
 
         def on_field(name: str) -> None:
@@ -66,8 +72,11 @@ class UploadController(Controller):
             if len(outcomes) == 1:
                 if outcomes[0].error is not None:
                     raise outcomes[0].error
+                outcomes[0].pending.expected_sha256 = declared
                 record = await store(files, emitter, outcomes[0].pending)
                 return Response(UploadResponse(file=FileView(**record.upload_view())), status_code=201)
+            if declared is not None:
+                raise InvalidInput("Repr-Digest names one file's SHA-256: send a batch without it")
             return await finish_batch(files, emitter, outcomes)
         except BaseException:
             await receiver.abort()

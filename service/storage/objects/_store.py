@@ -15,6 +15,7 @@ from service.errors import DependencyDown, DepotError, NotFound
 from service.settings import Settings
 from service.storage.objects._common import COPY_LIMIT, ObjectInfo, ObjectStream, translate_errors
 from service.storage.objects._direct import DirectWrites
+from service.storage.objects._multipart import MultipartUploads
 from service.storage.objects._writer import ObjectWriter
 
 
@@ -55,6 +56,10 @@ class ObjectStore:
             direct = DirectWrites(client, credentials, aiohttp.ClientTimeout(sock_connect=5, sock_read=60))
             stack.push_async_callback(direct.close)
             yield cls(client, settings, direct)
+
+    def multipart(self) -> MultipartUploads:
+        """Multipart uploads driven part by part across requests (resumable uploads)."""
+        return MultipartUploads(self.client)
 
     async def ensure_buckets(self, names: list[str]) -> None:
         """Create missing buckets (start-up); existing ones are left as they are."""
