@@ -10,6 +10,7 @@ from litestar import get
 from litestar.testing import TestClient
 
 import service.upstreams.base  # noqa: F401 - defines Transient, a DepotError raised below the API
+import service.workers.model_vetting  # noqa: F401 - defines ModelRefused, the scan's refusal of a model
 from service.api.app import create_app
 from service.errors import DepotError, RangeNotSatisfiable
 
@@ -42,6 +43,7 @@ EXPECTED_STATUS = {
     "UnsupportedMediaType": 415,
     "Locked": 423,
     "VersionMismatch": 412,
+    "ModelRefused": 400,
 }
 
 
