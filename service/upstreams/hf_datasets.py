@@ -4,13 +4,8 @@ The model client (``upstreams.huggingface``) does the same for models; this one
 reuses its thread-offloaded calls and error translation and only asks for
 ``repo_type="dataset"``. Bytes stream from the ``resolve`` URL (never the local cache)."""
 
-from collections.abc import AsyncIterator
-
-from huggingface_hub import hf_hub_url
-from huggingface_hub.utils import build_hf_headers, filter_repo_objects
-
 from service.errors import NotFound
-from service.upstreams.base import CHUNK, SourceFile, Transient, check_status
+from service.upstreams.base import SourceFile, Transient
 from service.upstreams.huggingface import HuggingFace
 
 REPO_TYPE = "dataset"
@@ -18,6 +13,8 @@ REPO_TYPE = "dataset"
 
 class HubDatasets(HuggingFace):
     """Shares the settings, token and pooled HTTP client of the model importer's client."""
+
+    repo_type = REPO_TYPE
 
     async def _dataset_call(self, what: str, fn, *args, **kwargs):
         try:
@@ -38,6 +35,8 @@ class HubDatasets(HuggingFace):
         self, repo: str, commit: str, allow_patterns: list[str] | None = None, ignore_patterns: list[str] | None = None
     ) -> list[SourceFile]:
         """The commit's files that match the patterns (huggingface_hub's own matching), by path."""
+        from huggingface_hub.utils import filter_repo_objects
+
         entries = await self._dataset_call(
             f"list dataset {repo}@{commit}",
             lambda: [
@@ -54,22 +53,7 @@ class HubDatasets(HuggingFace):
                 path=e.path,
                 size=e.size,
                 sha256=e.lfs.sha256 if e.lfs else None,
-                chunks=self._dataset_opener(repo, commit, e.path),
+                chunks=self._opener(repo, commit, e.path),
             )
             for e in sorted(chosen, key=lambda e: e.path)
         ]
-
-    def _dataset_opener(self, repo: str, commit: str, path: str):
-        url = hf_hub_url(repo, path, revision=commit, repo_type=REPO_TYPE, endpoint=self.endpoint)
-        headers = build_hf_headers(token=self.token, library_name="depot")
-
-        async def chunks() -> AsyncIterator[bytes]:
-            async with self.http.stream("GET", url, headers=headers) as response:
-                check_status(response, f"{repo}/{path}")
-                served = response.headers.get("x-repo-commit")
-                if served and served != commit:
-                    raise Transient(f"{repo}/{path}: the Hub served commit {served}, not {commit}")
-                async for chunk in response.aiter_bytes(CHUNK):
-                    yield chunk
-
-        return chunks

@@ -6,17 +6,9 @@ URL straight into S3, so memory stays at one S3 part and local disk at zero."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import cached_property
 
 import httpx
-from huggingface_hub import HfApi, hf_hub_url
-from huggingface_hub.errors import (
-    EntryNotFoundError,
-    GatedRepoError,
-    HfHubHTTPError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
-from huggingface_hub.utils import build_hf_headers
 
 from service.domain.models import HF_REQUIREMENTS, missing_requirements
 from service.errors import DepotError, Forbidden, InvalidInput, NotFound
@@ -26,6 +18,14 @@ from service.upstreams.base import CHUNK, SourceFile, Transient, check_status
 
 def _translate(exc: Exception, what: str) -> Exception:
     """huggingface_hub's errors → ours: missing is permanent, 5xx and network are transient."""
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
     if isinstance(exc, GatedRepoError):
         return Forbidden(f"{what}: the repository is gated; configure DEPOT_HF_TOKEN with access")
     if isinstance(exc, RevisionNotFoundError):
@@ -45,13 +45,23 @@ def _translate(exc: Exception, what: str) -> Exception:
 
 
 class HuggingFace:
-    """One client per process; ``endpoint`` and ``token`` come from settings, never from HF_* env."""
+    """One client per process; ``endpoint`` and ``token`` come from settings, never from HF_* env.
+
+    huggingface_hub is imported on first use: it is about a fifth of an idle API's memory, and
+    a process that never imports from the Hub (most API replicas, most of the time) never pays it."""
+
+    repo_type: str | None = None  # the Hub's default: models
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self.endpoint = settings.hf_endpoint.rstrip("/")
         self.token: str | bool = settings.hf_token.get_secret_value() if settings.hf_token else False
-        self.api = HfApi(endpoint=self.endpoint, token=self.token, library_name="depot")
         self.http = http
+
+    @cached_property
+    def api(self):
+        from huggingface_hub import HfApi
+
+        return HfApi(endpoint=self.endpoint, token=self.token, library_name="depot")
 
     async def _call(self, what: str, fn, *args, **kwargs):
         try:
@@ -83,7 +93,10 @@ class HuggingFace:
         ]
 
     def _opener(self, repo: str, commit: str, path: str):
-        url = hf_hub_url(repo, path, revision=commit, endpoint=self.endpoint)
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.utils import build_hf_headers
+
+        url = hf_hub_url(repo, path, revision=commit, repo_type=self.repo_type, endpoint=self.endpoint)
         headers = build_hf_headers(token=self.token, library_name="depot")
 
         async def chunks() -> AsyncIterator[bytes]:
