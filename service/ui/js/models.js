@@ -1,7 +1,7 @@
 // Models view: start imports (Hugging Face, GitHub, ZIP), follow their tasks live, list models.
 // The API has no "list tasks" call, so this tab remembers the tasks it started (session storage).
 // A task's end arrives live (model.imported / model.failed on the event stream, live.js); while
-// the stream is down, running tasks are polled instead.
+// the stream is down, running tasks are polled instead (dataset imports always: no event ends them).
 import { getJSON, send, request } from "./api.js";
 import { $, el, size, when } from "./format.js";
 import { isLive, listen } from "./live.js";
@@ -13,6 +13,7 @@ let timer = null;
 let active = false;
 let firstLook = true;
 let unlisten = null;
+let unannounced = false;  // a running task whose end arrives on no event (a dataset import)
 const finished = new Set();
 const TASK_EVENTS = new Set(["io.depot.model.imported", "io.depot.model.failed"]);
 
@@ -120,6 +121,8 @@ async function refreshTasks() {
   if (denied) report(denied.error);
   $("#tasks-body").replaceChildren(...results.map(({ entry, task }) => taskRow(entry, task)));
   const running = results.some(({ task }) => task && !FINAL.has(task.task_status));
+  // A dataset import's end is no event of its own (its files announce themselves): poll it even when live.
+  unannounced = results.some(({ task }) => task && !FINAL.has(task.task_status) && task.kind === "dataset");
   const ended = results.filter(({ task }) => task && FINAL.has(task.task_status) && !finished.has(task.id));
   for (const { task } of ended) finished.add(task.id);
   if (ended.length && !firstLook) {
@@ -132,7 +135,7 @@ async function refreshTasks() {
 
 function schedule() {
   clearTimeout(timer);
-  if (!active || isLive()) return;
+  if (!active || (isLive() && !unannounced)) return;
   timer = setTimeout(async () => {
     if (await refreshTasks().catch(() => true)) schedule();
   }, 1500);
@@ -200,7 +203,7 @@ function onEvent(event) {
 }
 
 async function onState(state) {
-  if (state === "live") clearTimeout(timer);
+  if (state === "live" && !unannounced) clearTimeout(timer);
   if (await refreshTasks().catch(() => true)) schedule();  // catch up; poll if the stream is down
 }
 
