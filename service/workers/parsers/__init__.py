@@ -24,7 +24,7 @@ def parse_limits(settings: Settings) -> ParseLimits:
 
 def _parser_for(ext: str, size: int, settings: Settings) -> tuple[bool, Callable[[Any], dict[str, Any]]]:
     """(needs random access, parse function of a binary file object)."""
-    from service.workers.parsers import columnar, delimited, image, jsonl, media, structured, text
+    from service.workers.parsers import columnar, image, jsonl, media, structured, text
 
     limits = media.ArchiveLimits(settings.archive_max_entries, settings.archive_max_unpacked,
                                  settings.archive_max_ratio, settings.summary_max_string)
@@ -46,7 +46,7 @@ def _parser_for(ext: str, size: int, settings: Settings) -> tuple[bool, Callable
     table.update({
         ".jsonl": (False, lambda f: jsonl.jsonl_summary(f, bounds)),
         ".ndjson": (False, lambda f: jsonl.jsonl_summary(f, bounds)),
-        ".tsv": (False, delimited.tsv_summary),
+        ".tsv": (False, lambda f: structured.csv_summary(f, bounds, delimiter="\t")),
         ".parquet": (True, lambda f: columnar.parquet_summary(f, size)),
         ".arrow": (True, lambda f: columnar.arrow_summary(f, size)),
         ".feather": (True, lambda f: columnar.arrow_summary(f, size)),

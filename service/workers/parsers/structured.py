@@ -92,10 +92,11 @@ def yaml_summary(stream: BinaryIO, limits: ParseLimits = DEFAULT_LIMITS) -> dict
     return {"format": "yaml", "documents": documents, "keys": keys}
 
 
-def csv_summary(stream: BinaryIO, limits: ParseLimits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """Header, columns and data rows (a strict dialect: bad quoting fails the file)."""
+def csv_summary(stream: BinaryIO, limits: ParseLimits = DEFAULT_LIMITS, delimiter: str = ",") -> dict[str, Any]:
+    """Header, columns and data rows (a strict dialect: bad quoting fails the file); TSV with ``\t``."""
+    kind = "tsv" if delimiter == "\t" else "csv"
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text, strict=True)
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
     header: list[str] | None = None
     rows = ragged = 0
     try:
@@ -106,11 +107,11 @@ def csv_summary(stream: BinaryIO, limits: ParseLimits = DEFAULT_LIMITS) -> dict[
                 rows += 1
                 ragged += len(row) != len(header)
     except csv.Error as exc:
-        raise ParseError(f"invalid CSV at line {reader.line_num}: {exc}") from None
+        raise ParseError(f"invalid {kind.upper()} at line {reader.line_num}: {exc}") from None
     except UnicodeDecodeError as exc:
-        raise ParseError(f"invalid CSV: not UTF-8 ({exc.reason})") from None
+        raise ParseError(f"invalid {kind.upper()}: not UTF-8 ({exc.reason})") from None
     header = header or []
-    return {"format": "csv", "header": [clip(h, limits.max_string) for h in header[:MAX_KEYS]],
+    return {"format": kind, "header": [clip(h, limits.max_string) for h in header[:MAX_KEYS]],
             "columns": len(header), "rows": rows, "ragged_rows": ragged}
 
 
