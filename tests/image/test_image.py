@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fakes.hf_hub import Generated
+from tests.fakes.hf_hub import safetensors_weights
 from tests.image.conftest import ROOT, VERSION, Container, podman, run_once, start
 from tests.integration.model_fixtures import created, follow, model_keys, stored
 
@@ -91,7 +91,10 @@ def test_worker_probe_answers(image_worker: Container) -> None:
 
 
 def test_model_import_through_the_image(image_worker: Container, hub, mclient, s3, settings) -> None:
-    files = {"config.json": b'{"model_type": "bert"}', "model.safetensors": Generated(3 * 1024 * 1024, seed=3)}
+    files = {
+        "config.json": b'{"model_type": "bert"}',
+        "model.safetensors": safetensors_weights(3 * 1024 * 1024, seed=3),
+    }
     commit = hub.add_model("acme/tiny", files)
     location = created(mclient.post("/v1/upload/huggingface", json={"model_tag": "acme/tiny"}))
     task = follow(mclient, location)  # no local worker: the container's worker does the job
