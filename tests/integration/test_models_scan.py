@@ -35,6 +35,16 @@ def only_tasks_left(s3, settings) -> None:
     assert s3.list_multipart_uploads(Bucket=settings.bucket("models")).get("Uploads", []) == []
 
 
+def overlapping_safetensors() -> bytes:
+    header = json.dumps(
+        {
+            "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+            "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+        }
+    ).encode()
+    return struct.pack("<Q", len(header)) + header + bytes(12)
+
+
 HOSTILE = {
     "os.system pickle": ("pytorch_model.bin", pickle.dumps(System(), protocol=2), "posix.system"),
     "torch zip with data.pkl": ("model.pt", torch_zip(pickle.dumps(System(), protocol=2)), "archive/data.pkl"),
@@ -42,6 +52,9 @@ HOSTILE = {
     "nested pickle": ("model.bin", pickle.dumps([pickle.loads, pickle.dumps(System())]), "_pickle.loads"),
     "safetensors 2^63 header": ("model.safetensors", struct.pack("<Q", 2**63) + b"{}", "cap"),
     "safetensors truncated": ("model.safetensors", safetensors_weights(4096).read()[:-100], "cover"),
+    "safetensors overlapping": ("model.safetensors", overlapping_safetensors(), "overlaps"),
+    "safetensors non-JSON header": ("model.safetensors", struct.pack("<Q", 5) + b"nope!" + bytes(8), "not JSON"),
+    "safetensors header over the cap": ("model.safetensors", struct.pack("<Q", 200_000_000) + b"{}", "cap"),
     "gguf 2^40 tensors": ("model.gguf", gguf_claiming(2**40), f"claims {2**40} tensors"),
 }
 
