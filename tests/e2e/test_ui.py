@@ -192,6 +192,17 @@ def test_ui_assets_are_local_and_guarded(http):
     assert http.get("/ui/static/__init__.py").status_code == 404
 
 
+def run_worker_until_done(task, env: dict[str, str]) -> None:
+    """A real worker beside the UI until the task row's badge says DONE."""
+    worker = subprocess.Popen([sys.executable, "-m", "service", "worker"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        expect(task.locator(".badge")).to_have_text("DONE", timeout=90000)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
 def test_import_a_model_from_the_fake_hub_reaches_done(ui: Page, http, fake_hub: FakeHub, ui_api):
     files = {"config.json": b'{"model_type": "bert"}', "tokenizer.json": b'{"version": "1.0"}',
              "model.safetensors": safetensors_weights(3 * 1024 * 1024, seed=5)}
@@ -203,13 +214,7 @@ def test_import_a_model_from_the_fake_hub_reaches_done(ui: Page, http, fake_hub:
     task = ui.locator("#tasks-body tr").first
     expect(task).to_contain_text("acme/ui-bert@main")
     expect(task.locator(".badge")).to_have_text(re.compile("PENDING|RUNNING"))
-    worker = subprocess.Popen([sys.executable, "-m", "service", "worker"], env=ui_api.env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        expect(task.locator(".badge")).to_have_text("DONE", timeout=90000)
-    finally:
-        worker.terminate()
-        worker.wait(30)
+    run_worker_until_done(task, ui_api.env)
     model = ui.locator('#models-list details[data-model="huggingface/acme/ui-bert@main"]')
     expect(model).to_contain_text("3 files")
     expect(model.locator(".badge.scan-safe")).to_have_text("scanned")  # the scan verdict's badge
@@ -231,13 +236,7 @@ def test_import_a_dataset_from_the_fake_hub_shows_its_report(ui: Page, http, fak
     ui.get_by_role("button", name="Start import").click()
     task = ui.locator("#tasks-body tr").first
     expect(task).to_contain_text("datasets/depot/tiny-parquet@main")
-    worker = subprocess.Popen([sys.executable, "-m", "service", "worker"], env=ui_api.env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        expect(task.locator(".badge")).to_have_text("DONE", timeout=90000)
-    finally:
-        worker.terminate()
-        worker.wait(30)
+    run_worker_until_done(task, ui_api.env)
     expect(task).to_contain_text("stored 3, skipped 1, failed 0")
     stats = http.get("/api/v1/data/stats").json()["stats"]
     assert stats["by_purpose"]["training"]["count"] == 3

@@ -66,20 +66,17 @@ def _report(path: str, kind: str, findings: list[str]) -> FileScan:
 
 
 def _sniff(f: BinaryIO) -> str | None:
+    """GGUF by its magic; safetensors by a plausible header length followed by ``{``; else None."""
     f.seek(0)
-    head = f.read(8)
+    head = f.read(9)
     f.seek(0)
     if head[:4] == b"GGUF":
         return "gguf"
-    if len(head) == 8 and head[:1] == b"\x80":
-        return None
-    if len(head) == 8 and int.from_bytes(head, "little") < 100_000_000 and _json_follows(f):
+    if (
+        len(head) == 9
+        and head[:1] != b"\x80"
+        and head[8:9] == b"{"
+        and int.from_bytes(head[:8], "little") <= safetensors.MAX_HEADER
+    ):
         return "safetensors"
     return None
-
-
-def _json_follows(f: BinaryIO) -> bool:
-    f.seek(8)
-    first = f.read(1)
-    f.seek(0)
-    return first == b"{"
