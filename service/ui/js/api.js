@@ -14,7 +14,7 @@ export class ApiError extends Error {
   }
 }
 
-function authHeaders(extra = {}) {
+export function authHeaders(extra = {}) {
   const key = apiKey.get();
   return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
 }
@@ -27,7 +27,7 @@ function withQuery(path, query) {
   return url;
 }
 
-function messageFrom(status, text) {
+export function messageFrom(status, text) {
   try {
     const body = JSON.parse(text);
     if (body && typeof (body.error || body.detail) === "string") return body.error || body.detail;

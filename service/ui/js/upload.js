@@ -1,9 +1,14 @@
-// Upload view: pick or drop files, shared form fields, one XHR per file (three at a time)
-// with its own progress bar and its own error.
-import { send } from "./api.js";
+// Upload view: pick or drop files, shared form fields, one tus upload per file (three at a time)
+// with its own progress bar and its own error. tus-js-client (vendored, loaded before this module
+// as window.tus) keeps each upload's URL in localStorage under the file's fingerprint, so after a
+// reload or a lost connection choosing the same file again continues from the server's offset.
+import { authHeaders, messageFrom, request } from "./api.js";
 import { $, el, size } from "./format.js";
 
 const PARALLEL = 3;
+const ENDPOINT = "/api/v1/data/tus";
+const CHUNK = 8 * 1024 * 1024;
+const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000];
 let queue = [];
 let running = false;
 
@@ -44,6 +49,7 @@ function add(files) {
     const item = { file, status: "ready" };
     queue.push(item);
     $("#upload-queue").append(row(item));
+    markResumable(item).catch(() => {});
   }
   refresh();
 }
@@ -61,29 +67,89 @@ function refresh() {
     : "";
 }
 
+// Bytes per PATCH: 8 MiB, or less when the page's address asks (?chunk=BYTES, at least 64 KiB),
+// so a test gets several PATCHes out of a small file.
+function chunkSize() {
+  const asked = Number(new URLSearchParams(location.search).get("chunk"));
+  return Number.isInteger(asked) && asked >= 65536 ? Math.min(asked, CHUNK) : CHUNK;
+}
+
+// A tus error as the page shows it: the server's JSON error when it answered, else the transport's.
+function tusMessage(error) {
+  const response = error.originalResponse;
+  if (response && response.getStatus()) return messageFrom(response.getStatus(), response.getBody() || "");
+  return error.originalRequest ? "connection failed" : error.message;
+}
+
+function show(item, text, className = "state") {
+  item.state.className = className;
+  item.state.textContent = text;
+}
+
+function progress(item, sent, total) {
+  item.bar.value = total ? sent / total : 1;
+  const resumed = item.resumedAt ? `resumed at ${size(item.resumedAt)} · ` : "";
+  show(item, `${resumed}${size(sent)} of ${size(total)}`);
+}
+
+const endpoint = () => new URL(ENDPOINT, location.origin).href;
+
+// Say so at once when a chosen file has an unfinished upload this browser can continue.
+async function markResumable(item) {
+  const previous = await new window.tus.Upload(item.file, { endpoint: endpoint() }).findPreviousUploads();
+  if (previous.length && item.status === "ready") show(item, "ready · resumes an earlier upload");
+}
+
+function transfer(item, fields) {
+  const metadata = { filename: item.file.name };
+  for (const [name, value] of Object.entries(fields)) if (value) metadata[name] = value;
+  return new Promise((resolve, reject) => {
+    const upload = new window.tus.Upload(item.file, {
+      endpoint: endpoint(),
+      metadata,
+      headers: authHeaders(),
+      chunkSize: chunkSize(),
+      retryDelays: RETRY_DELAYS,
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      onAfterResponse: (req, res) => {
+        // The HEAD that starts a resumed upload names the offset the server already holds.
+        if (req.getMethod() === "HEAD" && res.getStatus() === 200) {
+          item.resumedAt = Number(res.getHeader("Upload-Offset")) || 0;
+          item.node.dataset.resumedAt = String(item.resumedAt);
+        }
+      },
+      onProgress: (sent, total) => progress(item, sent, total),
+      onSuccess: () => resolve(upload.url),
+      onError: (error) => reject(new Error(tusMessage(error))),
+    });
+    upload.findPreviousUploads().then((previous) => {
+      const latest = previous.sort((a, b) => new Date(b.creationTime) - new Date(a.creationTime))[0];
+      if (latest) upload.resumeFromPreviousUpload(latest);
+      upload.start();
+    }, reject);
+  });
+}
+
 async function uploadOne(item, fields) {
   item.status = "sending";
   item.remove.hidden = true;
   item.node.className = "sending";
-  item.state.className = "state";
-  item.state.textContent = "uploading…";
-  const form = new FormData();
-  for (const [name, value] of Object.entries(fields)) if (value) form.append(name, value);
-  form.append("file", item.file, item.file.name); // fields first: the server streams the file part
+  show(item, "uploading…");
   try {
-    const { body } = await send("/api/v1/data/upload", form, {
-      onProgress: (loaded, total) => { item.bar.value = total ? loaded / total : 1; },
-    });
+    const url = await transfer(item, fields);
+    // After the last PATCH the upload's URL answers what POST /upload would have.
+    const { file } = await (await request(new URL(url).pathname)).json();
     item.status = "done";
     item.bar.value = 1;
     item.node.className = "done";
-    item.state.className = "state ok";
-    item.state.textContent = `stored as ${body.file.path}`;
+    item.node.dataset.sha256 = file.hash;
+    show(item, `stored as ${file.path} · SHA-256 ${file.hash.slice(0, 12)}…`, "state ok");
+    item.state.title = `SHA-256 ${file.hash}`;
   } catch (error) {
     item.status = "failed";
     item.node.className = "failed";
-    item.state.className = "state bad";
-    item.state.textContent = error.message;
+    show(item, error.message, "state bad");
   }
   refresh();
 }
