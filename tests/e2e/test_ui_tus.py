@@ -40,12 +40,14 @@ def test_a_reload_mid_upload_resumes_from_the_servers_offset(ui: Page, http: htt
     # unanswered, so the reload below always lands mid-upload with a known offset on the server.
     sent: list[tuple[str, int | None]] = []
     held: list[Route] = []
+    keys: set[str | None] = set()
     allowance = {"patches": ALLOWED_BEFORE_RELOAD}
 
     def gate(route: Route) -> None:
         request = route.request
         offset = request.headers.get("upload-offset")
         sent.append((request.method, int(offset) if offset is not None else None))
+        keys.add(request.headers.get("authorization"))
         if request.method == "PATCH":
             if allowance["patches"] <= 0:
                 held.append(route)
@@ -55,6 +57,8 @@ def test_a_reload_mid_upload_resumes_from_the_servers_offset(ui: Page, http: htt
 
     ui.route(f"**{TUS}**", gate)
     ui.goto(f"/ui?chunk={CHUNK}#upload")
+    ui.get_by_label("API key").fill("dpk_ui_tus")  # kept in session storage: it survives the reload
+    ui.get_by_role("button", name="Save").click()
     ui.locator("#view-upload").get_by_label("Purpose").select_option("training")
     ui.locator("#upload-files").set_input_files(source)
     with ui.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(TUS)) as created:
@@ -85,6 +89,7 @@ def test_a_reload_mid_upload_resumes_from_the_servers_offset(ui: Page, http: htt
     assert after[0] == ("HEAD", None)  # asks the server where it stands, creates nothing new
     assert [offset for method, offset in after if method == "PATCH"][0] == at_reload
     assert not [method for method, _ in after if method == "POST"]
+    assert keys == {"Bearer dpk_ui_tus"}
     assert ui.evaluate("Object.keys(localStorage).filter(k => k.startsWith('tus::'))") == []
 
     listed = http.get("/api/v1/data/files").json()["files"]
@@ -95,6 +100,27 @@ def test_a_reload_mid_upload_resumes_from_the_servers_offset(ui: Page, http: htt
     expect(ui.locator("#files-body tr")).to_have_count(1)
     expect(ui.locator("#files-body")).to_contain_text(digest[:12])
     assert console_errors == [], f"console errors (a CSP violation shows here): {console_errors}"
+
+
+def test_a_refused_file_shows_the_servers_error(ui: Page, http: httpx.Client, tmp_path: Path):
+    """A refusal after bytes were sent (the content sniff) reaches the row from tus-js-client's
+    ``originalResponse``: the server's JSON error, not a generic failure, and no retry loop."""
+    fake = tmp_path / "song.wav"
+    fake.write_bytes(b"just some text, not RIFF audio\n" * 12000)  # two PATCHes
+    fine = tmp_path / "notes.md"
+    fine.write_bytes(b"# notes\n" * 100)
+    ui.goto(f"/ui?chunk={CHUNK}#upload")
+    ui.locator("#upload-files").set_input_files([fake, fine])
+    with ui.expect_response(lambda r: r.request.method == "PATCH" and r.status == 400) as refused:
+        ui.get_by_role("button", name="Upload", exact=True).click()
+    assert refused.value.request.headers["upload-offset"] == "0"  # the first chunk: its bytes are sniffed
+    failed = ui.locator('#upload-queue li[data-name="song.wav"]')
+    expect(failed).to_have_class("failed")
+    expect(failed.locator(".state")).to_have_text("'song.wav' is not WAV audio (its first bytes do not match)")
+    expect(ui.locator('#upload-queue li[data-name="notes.md"]')).to_have_class("done")
+    expect(ui.locator("#upload-summary")).to_contain_text("1 uploaded, 1 failed")
+    assert [f["original_filename"] for f in http.get("/api/v1/data/files").json()["files"]] == ["notes.md"]
+    assert ui.evaluate("Object.keys(localStorage).filter(k => k.startsWith('tus::'))") == []
 
 
 def test_the_vendored_client_is_served_from_this_origin(http: httpx.Client):

@@ -100,6 +100,13 @@ async function markResumable(item) {
   if (previous.length && item.status === "ready") show(item, "ready · resumes an earlier upload");
 }
 
+async function forget(upload) {
+  const storage = window.tus.defaultOptions.urlStorage;
+  for (const previous of await upload.findPreviousUploads()) {
+    if (previous.uploadUrl === upload.url) await storage.removeUpload(previous.urlStorageKey);
+  }
+}
+
 function transfer(item, fields) {
   const metadata = { filename: item.file.name };
   for (const [name, value] of Object.entries(fields)) if (value) metadata[name] = value;
@@ -121,7 +128,14 @@ function transfer(item, fields) {
       },
       onProgress: (sent, total) => progress(item, sent, total),
       onSuccess: () => resolve(upload.url),
-      onError: (error) => reject(new Error(tusMessage(error))),
+      onError: (error) => {
+        // A refusal tus-js-client does not retry (4xx but 409/423) would be refused again (the server
+        // has dropped the upload): forget its URL, so choosing the file again starts afresh.
+        const message = tusMessage(error);
+        const status = error.originalResponse ? error.originalResponse.getStatus() : 0;
+        const final = status >= 400 && status < 500 && status !== 409 && status !== 423;
+        (final ? forget(upload) : Promise.resolve()).catch(() => {}).then(() => reject(new Error(message)));
+      },
     });
     upload.findPreviousUploads().then((previous) => {
       const latest = previous.sort((a, b) => new Date(b.creationTime) - new Date(a.creationTime))[0];
