@@ -123,6 +123,18 @@ def test_a_refused_file_shows_the_servers_error(ui: Page, http: httpx.Client, tm
     assert ui.evaluate("Object.keys(localStorage).filter(k => k.startsWith('tus::'))") == []
 
 
+def test_the_console_check_would_see_a_csp_violation(ui: Page):
+    """The resume test's proof of no CSP violation is an empty console: an inline script, which the
+    CSP forbids, does reach it as an error."""
+    errors: list[str] = []
+    ui.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    ui.goto("/ui#upload")
+    with ui.expect_console_message(lambda message: message.type == "error"):
+        ui.evaluate("document.head.append(Object.assign(document.createElement('script'), {text: 'window.x = 1'}))")
+    assert "Content Security Policy" in errors[0]
+    assert ui.evaluate("window.x") is None
+
+
 def test_the_vendored_client_is_served_from_this_origin(http: httpx.Client):
     page = http.get("/ui")
     assert '<script defer src="/ui/static/vendor/tus-js-client/tus.min.js"></script>' in page.text
