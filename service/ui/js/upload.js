@@ -8,7 +8,9 @@ import { $, el, size } from "./format.js";
 const PARALLEL = 3;
 const ENDPOINT = "/api/v1/data/tus";
 const CHUNK = 8 * 1024 * 1024;
-const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000];
+// 49 s in all: longer than the server's PATCH lock (DEPOT_TUS_LOCK_SECONDS, 30 s), so a PATCH cut by a
+// dead API process is retried (423) until its lock runs out, then resumes.
+const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 15000, 15000];
 let queue = [];
 let running = false;
 
