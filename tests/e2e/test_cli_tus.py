@@ -6,6 +6,7 @@ A small threshold and chunk (1 MiB) keep the files at a few MiB; the CLI is slow
 
 import hashlib
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -113,18 +114,20 @@ def test_sigkill_mid_upload_then_the_same_command_resumes_from_the_server_offset
     offset = int(client.head(upload_url, headers=TUS).headers["upload-offset"])
     assert 0 < offset < len(data)
 
-    run = depot("upload", str(path), *SMALL, DEPOT_URL=proxy.url)
+    # As on a terminal (rich draws its bars), throttled so that several frames are drawn.
+    run = depot("upload", str(path), *SMALL[:-1], "--limit-rate", "4M", DEPOT_URL=proxy.url, TTY_COMPATIBLE="1")
 
     assert run.returncode == 0, run.stdout + run.stderr
-    [outcome] = results(run)
-    assert outcome["status"] == "uploaded" and outcome["transport"] == "tus"
-    assert offset <= outcome["resumed_from"] < len(data)  # the killed PATCH's bytes may land after our HEAD
-    assert "resuming big.log at" in run.stderr and f"({outcome['resumed_from']} bytes already" in run.stderr
+    resumed = int(re.search(r"resuming big.log at .* \((\d+) bytes already on the server\)", run.stderr)[1])
+    assert offset <= resumed < len(data)  # the killed PATCH's bytes may land after our HEAD
+    shown = [float(done) for done in re.findall(r"big\.log[^\n]*?(\d+\.\d)/6\.0 MiB", run.stderr)]
+    assert shown and min(shown) >= round(resumed / MIB, 1) - 0.05  # the file's bar starts at the offset, not at 0
+    assert "1 uploaded" in run.stdout
     # Both runs together sent the file once, plus at most the one chunk in flight at the kill.
     assert proxy.upstream_total <= len(data) + MIB + OVERHEAD, proxy.upstream_total
-    assert client.get(f"/api/v1/data/files/{outcome['path']}").content == data
-    assert outcome["sha256"] == sha(data) and records(depot).entries() == {}
-    assert client.get(upload_url).json()["file"]["path"] == outcome["path"]
+    stored = client.get(upload_url).json()["file"]  # the finished upload names the stored file
+    assert stored["hash"] == sha(data) and client.get(f"/api/v1/data/files/{stored['path']}").content == data
+    assert records(depot).entries() == {}
 
 
 def test_a_cut_connection_is_resumed_within_the_run(depot, client, proxy, tmp_path):
