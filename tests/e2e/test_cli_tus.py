@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from service.client.resume import ResumeStore
+from service.client.resume import Pending, ResumeStore, key_fingerprint, record_key
 from service.devstack import free_port
 from service.domain.digest import parse_repr_digest, repr_digest
 from tests.proxy import Proxy, Rule
@@ -218,3 +218,43 @@ def test_a_server_that_stored_or_sent_other_bytes_is_an_error(depot, tmp_path):
     assert outcome["status"] == "failed" and "SHA-256 mismatch" in outcome["error"]
     assert got.returncode == 1 and "SHA-256 mismatch" in got.stderr
     assert not (tmp_path / "copy.log").exists() and not (tmp_path / ".copy.log.part").exists()
+
+
+def test_an_upload_the_server_no_longer_has_starts_over(depot, client, tmp_path):
+    data = text_blob(2 * MIB + 5)
+    path = tmp_path / "again.log"
+    path.write_bytes(data)
+    url = depot.env["DEPOT_URL"]
+    key = record_key(url, key_fingerprint(None), path, len(data), path.stat().st_mtime_ns)
+    gone = f"{url}/api/v1/data/tus/{'0' * 32}"  # expired or terminated: the server answers 404
+    records(depot).put(key, Pending(gone, sha(data), len(data), str(path), time.time(), time.time() + 3600))
+
+    run = depot("upload", str(path), *SMALL)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    [outcome] = results(run)
+    assert outcome["status"] == "uploaded" and outcome["resumed_from"] is None and "resuming" not in run.stderr
+    assert client.get(f"/api/v1/data/files/{outcome['path']}").content == data
+    assert records(depot).entries() == {}
+
+
+def test_ctrl_c_keeps_the_record_and_the_next_run_resumes(depot, client, tmp_path):
+    data = text_blob(4 * MIB + 1)
+    path = tmp_path / "paused.log"
+    path.write_bytes(data)
+    slow = start_slow(depot, path, depot.env["DEPOT_URL"])
+    upload_url = wait_for_offset(depot, client, slow, MIB)
+    slow.send_signal(signal.SIGINT)
+    out, errors = slow.communicate(timeout=60)
+    assert slow.returncode == 130, out + errors
+    assert json.loads(out)["results"][0]["status"] == "cancelled"
+    [entry] = records(depot).entries().values()
+    assert entry.upload_url == upload_url and entry.sha256 == sha(data)
+
+    run = depot("upload", str(path), *SMALL)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    [outcome] = results(run)
+    assert outcome["status"] == "uploaded" and outcome["resumed_from"] >= MIB
+    assert client.get(upload_url).json()["file"]["hash"] == sha(data) == outcome["sha256"]
+    assert records(depot).entries() == {}
