@@ -125,7 +125,8 @@ class _Transfer:
         try:
             with self.s.client.transport_errors():
                 with self.path.open("rb") as handle:
-                    self.rehash(handle, self.position)
+                    if self.position < self.size:  # else it finished before the last run could say so
+                        self.rehash(handle, self.position)
                     while self.position < self.size:
                         self.send_chunk(handle)
                 file = self.result()
@@ -285,13 +286,8 @@ class _Transfer:
                 f"{self.position} of {self.size} bytes are on the server: run the same command to resume"
             )
         self.retries += 1
-        delay = min(BACKOFF * 2 ** (self.failures - 1), BACKOFF_MAX)
-        if (
-            isinstance(exc, Retry)
-            and exc.response is not None
-            and exc.response.headers.get("retry-after", "").isdigit()
-        ):
-            delay = min(float(exc.response.headers["retry-after"]), 60.0)
+        asked = exc.response.headers.get("retry-after", "") if isinstance(exc, Retry) and exc.response else ""
+        delay = min(float(asked), 60.0) if asked.isdigit() else min(BACKOFF * 2 ** (self.failures - 1), BACKOFF_MAX)
         if self.s.cancelled.wait(delay):
             raise Cancelled()
 
