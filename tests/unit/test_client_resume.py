@@ -1,9 +1,11 @@
 """The client's record of unfinished tus uploads, its tus metadata and its SHA-256 checks (no servers)."""
 
+import hashlib
 import stat
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,7 +13,7 @@ from service.client.commands import tus_options
 from service.client.errors import ClientError
 from service.client.integrity import announced_sha256, verify
 from service.client.resume import Pending, ResumeStore, key_fingerprint, record_key
-from service.client.tus import upload_metadata
+from service.client.tus import _Transfer, upload_metadata
 from service.domain.digest import repr_digest
 from service.domain.tus import parse_upload_metadata
 
@@ -99,3 +101,24 @@ def test_tus_options_parse_sizes_and_bound_the_chunk():
     for threshold, chunk in (("-1", "8M"), ("32M", "1K"), ("32M", "2G"), ("lots", "8M")):
         with pytest.raises(ClientError):
             tus_options(threshold, chunk)
+
+
+def test_the_running_hash_follows_the_server_offset_wherever_it_lands(tmp_path: Path):
+    """A server may keep a whole chunk, part of one, or (another client) more: the running hash
+    must always cover exactly the bytes the server has, or the last-chunk check would misfire."""
+    data = bytes(range(256)) * 40
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    client = SimpleNamespace(http=None, base_url="http://depot", key_fingerprint="-")
+    sender = SimpleNamespace(client=client)
+    positions: list[int] = []
+    meter = SimpleNamespace(start=positions.append, at=positions.append)
+    transfer = _Transfer(sender, path, len(data), hashlib.sha256(data).hexdigest(), "k", meter)
+    with path.open("rb") as handle:
+        for reached in (1000, 1500, 4000, 3000, len(data)):  # whole, part, beyond the chunk, backwards
+            chunk = data[transfer.position : transfer.position + 1000]
+            after = transfer.hasher.copy()
+            after.update(chunk)
+            transfer.advance(handle, reached, chunk, after)
+            assert transfer.hasher.hexdigest() == hashlib.sha256(data[:reached]).hexdigest()
+    assert positions == [1000, 1500, 4000, 3000, len(data)]
