@@ -156,6 +156,8 @@ class BulkUpload:
             with self.known_lock:
                 existing = self.known.get(outcome.sha256)
             if existing is not None:
+                if known:  # its last PATCH went through before the previous run could record that
+                    self.tus.records.remove(key)
                 self.progress.advance(total, size)
                 outcome.status, outcome.path = "skipped", existing
                 return outcome

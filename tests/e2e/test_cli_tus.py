@@ -220,14 +220,19 @@ def test_a_server_that_stored_or_sent_other_bytes_is_an_error(depot, tmp_path):
     assert not (tmp_path / "copy.log").exists() and not (tmp_path / ".copy.log.part").exists()
 
 
+def plant(depot, path: Path, data: bytes) -> None:
+    """A record as a killed run would leave it, for an upload id the server does not know."""
+    url = depot.env["DEPOT_URL"]
+    key = record_key(url, key_fingerprint(None), path, len(data), path.stat().st_mtime_ns)
+    gone = f"{url}/api/v1/data/tus/{'0' * 32}"
+    records(depot).put(key, Pending(gone, sha(data), len(data), str(path), time.time(), time.time() + 3600))
+
+
 def test_an_upload_the_server_no_longer_has_starts_over(depot, client, tmp_path):
     data = text_blob(2 * MIB + 5)
     path = tmp_path / "again.log"
     path.write_bytes(data)
-    url = depot.env["DEPOT_URL"]
-    key = record_key(url, key_fingerprint(None), path, len(data), path.stat().st_mtime_ns)
-    gone = f"{url}/api/v1/data/tus/{'0' * 32}"  # expired or terminated: the server answers 404
-    records(depot).put(key, Pending(gone, sha(data), len(data), str(path), time.time(), time.time() + 3600))
+    plant(depot, path, data)  # an upload the server never had, as if expired or terminated: 404
 
     run = depot("upload", str(path), *SMALL)
 
@@ -257,4 +262,20 @@ def test_ctrl_c_keeps_the_record_and_the_next_run_resumes(depot, client, tmp_pat
     [outcome] = results(run)
     assert outcome["status"] == "uploaded" and outcome["resumed_from"] >= MIB
     assert client.get(upload_url).json()["file"]["hash"] == sha(data) == outcome["sha256"]
+    assert records(depot).entries() == {}
+
+
+def test_a_file_the_server_already_has_drops_its_record(depot, client, tmp_path):
+    """Killed after its last PATCH but before forgetting it: the re-run skips the file (same SHA-256)
+    and forgets the record too."""
+    data = text_blob(2 * MIB + 7)
+    path = tmp_path / "done.log"
+    path.write_bytes(data)
+    assert depot("upload", str(path), *SMALL).returncode == 0
+    plant(depot, path, data)
+
+    run = depot("upload", str(path), *SMALL)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [r["status"] for r in results(run)] == ["skipped"]
     assert records(depot).entries() == {}
