@@ -47,11 +47,11 @@ def parse_rate(value: str | None) -> int | None:
     return number
 
 
-def tus_options(threshold: str, chunk_size: str) -> TusOptions:
+def tus_options(threshold: str, chunk_size: str, retries: int = 5) -> TusOptions:
     chunk = parse_size(chunk_size, "--chunk-size")
     if not MIN_CHUNK <= chunk <= MAX_CHUNK:
         raise ClientError(f"--chunk-size must be between {human_size(MIN_CHUNK)} and {human_size(MAX_CHUNK)}")
-    return TusOptions(threshold=parse_size(threshold, "--tus-threshold"), chunk_size=chunk)
+    return TusOptions(threshold=parse_size(threshold, "--tus-threshold"), chunk_size=chunk, retries=retries)
 
 
 def choice(value: str | None, allowed: tuple[str, ...], flag: str) -> str | None:
@@ -96,6 +96,8 @@ def upload(
         envvar="DEPOT_TUS_THRESHOLD", help="files larger than this go over tus (resumable), e.g. 32M")] = "32M",
     chunk_size: Annotated[str, typer.Option(
         envvar="DEPOT_TUS_CHUNK_SIZE", help="bytes per tus PATCH, e.g. 8M (held in memory per file)")] = "8M",
+    retries: Annotated[int, typer.Option(
+        min=0, max=100, help="tus: failed requests retried in a row, with backoff, before a file fails")] = 5,
     json_output: Json = False, url: Url = None, api_key: ApiKey = None, config: Config = None, verbose: Verbose = False,
 ) -> None:
     """Upload files and directories concurrently, with progress bars and a summary.
@@ -123,7 +125,8 @@ def upload(
         if not files and not problems:
             fail("no files to upload (a directory's subdirectories need --recursive)")
         run = BulkUpload(client, fields, jobs, force, parse_rate(limit_rate),
-                         show_progress=not json_output and err.is_terminal, tus=tus_options(tus_threshold, chunk_size))
+                         show_progress=not json_output and err.is_terminal,
+                         tus=tus_options(tus_threshold, chunk_size, retries))
         started = time.monotonic()
         try:
             outcomes = problems + run.run(files, labels_for(files, paths))

@@ -61,9 +61,9 @@ def results(run: subprocess.CompletedProcess) -> list[dict]:
     return json.loads(run.stdout)["results"]
 
 
-def start_slow(depot, path: Path, url: str) -> subprocess.Popen:
+def start_slow(depot, path: Path, url: str, *extra: str) -> subprocess.Popen:
     """A throttled ``depot upload`` (1 MiB/s) in the background."""
-    args = [sys.executable, "-m", "service", "upload", str(path), *SMALL, "--limit-rate", "1M"]
+    args = [sys.executable, "-m", "service", "upload", str(path), *SMALL, "--limit-rate", "1M", *extra]
     return subprocess.Popen(
         args, env={**depot.env, "DEPOT_URL": url}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -141,6 +141,31 @@ def test_a_cut_connection_is_resumed_within_the_run(depot, client, proxy, tmp_pa
     [outcome] = results(run)
     assert proxy.cuts == 1 and outcome["retries"] >= 1 and outcome["status"] == "uploaded"
     assert proxy.upstream_total <= len(data) + MIB + OVERHEAD, proxy.upstream_total  # ≤ one chunk re-sent
+    assert client.get(f"/api/v1/data/files/{outcome['path']}").content == data
+    assert records(depot).entries() == {}
+
+
+def test_when_retries_run_out_the_file_fails_and_the_next_run_resumes(depot, client, proxy, tmp_path):
+    data = text_blob(3 * MIB + 3)
+    path = tmp_path / "outage.log"
+    path.write_bytes(data)
+    slow = start_slow(depot, path, proxy.url, "--retries", "1")
+    wait_for_offset(depot, client, slow, MIB)
+    proxy.down()  # the server is unreachable for the rest of this run
+    out, errors = slow.communicate(timeout=60)
+
+    assert slow.returncode == 1, out + errors
+    [outcome] = json.loads(out)["results"]
+    assert outcome["status"] == "failed" and "1 retries failed" in outcome["error"]
+    assert "run the same command to resume" in outcome["error"]
+    [entry] = records(depot).entries().values()  # kept for the next run
+
+    proxy.up()
+    run = depot("upload", str(path), *SMALL, DEPOT_URL=proxy.url)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    [outcome] = results(run)
+    assert outcome["resumed_from"] >= MIB and client.get(entry.upload_url).json()["file"]["hash"] == sha(data)
     assert client.get(f"/api/v1/data/files/{outcome['path']}").content == data
     assert records(depot).entries() == {}
 
