@@ -61,6 +61,7 @@ class Proxy:
         self.port = port
         self.rules: list[Rule] = []
         self.cuts = 0
+        self.upstream_total = 0  # bytes received from clients, over all connections
         self._conns: set[_Conn] = set()
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -137,6 +138,8 @@ class Proxy:
         try:
             while data := conn.client.recv(65536):
                 conn.upstream_bytes += len(data)
+                with self._lock:
+                    self.upstream_total += len(data)
                 for rule in self.rules:
                     if rule.spent():
                         continue

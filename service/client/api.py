@@ -12,7 +12,9 @@ import httpx
 from service import __version__
 from service.client.config import ClientConfig
 from service.client.errors import ClientError
+from service.client.integrity import repr_digest
 from service.client.multipart import FilePart, RateLimiter, encode
+from service.client.resume import key_fingerprint
 
 DATA = "/api/v1/data"
 PAGE = 1000
@@ -56,6 +58,7 @@ class DepotClient:
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
         self.base_url = config.url
+        self.key_fingerprint = key_fingerprint(config.api_key)  # resume records are per server and key
         self.http = httpx.Client(
             base_url=config.url, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
@@ -101,10 +104,13 @@ class DepotClient:
 
     def upload(
         self, path: Path, size: int, fields: dict[str, str], on_bytes: Callable[[int], None] | None = None,
-        cancelled: threading.Event | None = None, limiter: RateLimiter | None = None,
+        cancelled: threading.Event | None = None, limiter: RateLimiter | None = None, sha256: str | None = None,
     ) -> dict[str, Any]:
-        """Stream one file; returns the server's ``file`` record."""
+        """Stream one file; returns the server's ``file`` record. With ``sha256`` the server stores
+        the file only if its content has that hash (``Repr-Digest``, else 400)."""
         headers, _, body = encode(fields, FilePart(path, path.name, size), on_bytes, cancelled, limiter)
+        if sha256:
+            headers["Repr-Digest"] = repr_digest(sha256)
         # No read timeout: the server answers only after the last part reaches S3.
         response = self.request("POST", f"{DATA}/upload", content=body, headers=headers,
                                 timeout=httpx.Timeout(None, connect=10.0))

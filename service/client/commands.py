@@ -13,27 +13,45 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from service.client.common import ApiKey, Config, Json, Url, Verbose, connect, fail
 from service.client.errors import ClientError
+from service.client.integrity import announced_sha256, verify
 from service.client.output import err, files_table, human_size, out, print_json, short_time, table
+from service.client.tus import TusOptions
 from service.client.uploader import BulkUpload, Interrupted, Outcome, expand, labels_for
 
 PURPOSES = ("training", "ingestion")
 CATEGORIES = ("data", "text", "audio", "archive", "image")
 SHOWN_ROWS = 50
+MIN_CHUNK, MAX_CHUNK = 64 * 1024, 1024**3  # a tus chunk is held in memory once per concurrent file
+
+
+def parse_size(value: str, flag: str, what: str = "bytes") -> int:
+    """'500K', '2M', '1GiB' or plain bytes (binary units)."""
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    try:
+        number = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError):
+        raise ClientError(f"{flag} {value!r}: use {what} like 500K, 2M or 1G") from None
+    if number < 0 or number != number:
+        raise ClientError(f"{flag} must not be negative")
+    return int(number)
 
 
 def parse_rate(value: str | None) -> int | None:
     """'500K', '2M', '1G' or plain bytes per second."""
     if not value:
         return None
-    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
-    text = value.strip().upper().removesuffix("B").removesuffix("I")
-    try:
-        number = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-    except (ValueError, IndexError):
-        raise ClientError(f"--limit-rate {value!r}: use bytes per second like 500K, 2M or 1G") from None
+    number = parse_size(value, "--limit-rate", "bytes per second")
     if number <= 0:
         raise ClientError("--limit-rate must be positive")
-    return int(number)
+    return number
+
+
+def tus_options(threshold: str, chunk_size: str, retries: int = 5) -> TusOptions:
+    chunk = parse_size(chunk_size, "--chunk-size")
+    if not MIN_CHUNK <= chunk <= MAX_CHUNK:
+        raise ClientError(f"--chunk-size must be between {human_size(MIN_CHUNK)} and {human_size(MAX_CHUNK)}")
+    return TusOptions(threshold=parse_size(threshold, "--tus-threshold"), chunk_size=chunk, retries=retries)
 
 
 def choice(value: str | None, allowed: tuple[str, ...], flag: str) -> str | None:
@@ -74,12 +92,19 @@ def upload(
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="files uploaded at once")] = 4,
     force: Annotated[bool, typer.Option("--force", help="upload even when the server has the same SHA-256")] = False,
     limit_rate: Annotated[str | None, typer.Option(help="total bandwidth cap, e.g. 2M (bytes/s)")] = None,
+    tus_threshold: Annotated[str, typer.Option(
+        envvar="DEPOT_TUS_THRESHOLD", help="files larger than this go over tus (resumable), e.g. 32M")] = "32M",
+    chunk_size: Annotated[str, typer.Option(
+        envvar="DEPOT_TUS_CHUNK_SIZE", help="bytes per tus PATCH, e.g. 8M (held in memory per file)")] = "8M",
+    retries: Annotated[int, typer.Option(
+        min=0, max=100, help="tus: failed requests retried in a row, with backoff, before a file fails")] = 5,
     json_output: Json = False, url: Url = None, api_key: ApiKey = None, config: Config = None, verbose: Verbose = False,
 ) -> None:
     """Upload files and directories concurrently, with progress bars and a summary.
 
     A re-run skips files the server already has with the same SHA-256 for this purpose, so an
-    interrupted bulk upload resumes where it stopped. Exits 1 if any file failed."""
+    interrupted bulk upload resumes where it stopped; files over --tus-threshold resume mid-file
+    from the server's offset. Every file's SHA-256 is declared and checked. Exits 1 if any file failed."""
     with connect(url, api_key, config, verbose) as client:
         choice(purpose, PURPOSES, "--purpose")
         choice(category, CATEGORIES, "--category")
@@ -100,7 +125,8 @@ def upload(
         if not files and not problems:
             fail("no files to upload (a directory's subdirectories need --recursive)")
         run = BulkUpload(client, fields, jobs, force, parse_rate(limit_rate),
-                         show_progress=not json_output and err.is_terminal)
+                         show_progress=not json_output and err.is_terminal,
+                         tus=tus_options(tus_threshold, chunk_size, retries))
         started = time.monotonic()
         try:
             outcomes = problems + run.run(files, labels_for(files, paths))
@@ -150,10 +176,10 @@ def get(
     output: Annotated[str | None, typer.Option("--output", "-o", help="file or directory to write, - for stdout (default: the saved name)")] = None,
     url: Url = None, api_key: ApiKey = None, config: Config = None, verbose: Verbose = False,
 ) -> None:
-    """Download a file with a progress bar and check its SHA-256."""
+    """Download a file with a progress bar and check its SHA-256 (the server's Repr-Digest)."""
     with connect(url, api_key, config, verbose) as client:
         with client.download(path) as response:
-            expected = response.headers.get("x-checksum-sha256")
+            expected = announced_sha256(response.headers)
             size = int(response.headers.get("content-length") or 0) or None
             target = None if output == "-" else Path(output or Path(path).name)
             if target is not None and target.is_dir():
@@ -170,8 +196,8 @@ def get(
                         sink.write(chunk)
                         digest.update(chunk)
                         progress.advance(bar, len(chunk))
-                if expected and digest.hexdigest() != expected:
-                    raise ClientError(f"checksum mismatch for {path}: got {digest.hexdigest()}, expected {expected}")
+                if expected is not None:  # as before: a server (or proxy) that names no hash is not checked
+                    verify(digest.hexdigest(), expected, f"download of {path}")
             except BaseException:
                 if partial:
                     sink.close()

@@ -2,7 +2,10 @@
 
 Resume works by content: every local file is hashed (streamed) and compared with the
 SHA-256 of the files the server lists for the same purpose, so an interrupted run re-run
-with the same arguments uploads only what is missing, whatever the file names became."""
+with the same arguments uploads only what is missing, whatever the file names became.
+Files over the tus threshold also resume mid-file (``service.client.tus``). That first hash
+is also the ``Repr-Digest`` every upload declares, and the stored file's SHA-256 is checked
+against it."""
 
 import hashlib
 import threading
@@ -24,8 +27,11 @@ from rich.progress import (
 
 from service.client.api import DepotClient
 from service.client.errors import ClientError
+from service.client.integrity import verify
 from service.client.multipart import Cancelled, RateLimiter
-from service.client.output import err
+from service.client.output import err, human_size
+from service.client.resume import ResumeStore
+from service.client.tus import Sent, TusOptions, TusSender
 
 HASH_CHUNK = 1024 * 1024
 
@@ -41,6 +47,9 @@ class Outcome:
     path: str | None = None  # where it is stored on the server
     error: str | None = None
     seconds: float = 0.0
+    transport: str | None = None  # post | tus
+    resumed_from: int | None = None  # tus: the server's offset this run began at
+    retries: int = 0  # tus: failed requests retried (cut connections, timeouts, 5xx)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,13 +89,16 @@ class BulkUpload:
     """One ``depot upload`` run: a thread pool sharing one client, one progress display."""
 
     def __init__(self, client: DepotClient, fields: dict[str, str], jobs: int, force: bool,
-                 limit_rate: int | None, show_progress: bool) -> None:
+                 limit_rate: int | None, show_progress: bool, tus: TusOptions | None = None,
+                 records: ResumeStore | None = None) -> None:
         self.client = client
         self.fields = fields
         self.jobs = max(1, jobs)
         self.force = force
         self.limiter = RateLimiter(limit_rate) if limit_rate else None
         self.cancelled = threading.Event()
+        self.tus_options = tus or TusOptions()
+        self.tus = TusSender(client, records or ResumeStore(), self.tus_options, self.cancelled, self.limiter)
         self.known: dict[str, str] = {}
         self.known_lock = threading.Lock()
         self.progress = Progress(
@@ -131,30 +143,30 @@ class BulkUpload:
         """Hash, skip or upload one file; never raises (the outcome carries the error)."""
         started = time.monotonic()
         outcome = Outcome(label, "failed", size)
-        bar: TaskID | None = None
-        sent_bytes = 0
+        meter = FileBar(self.progress, total, label, size)
         try:
             if self.cancelled.is_set():
                 return Outcome(label, "cancelled", size)
-            outcome.sha256 = sha256_of(path, self.cancelled)
+            outcome.transport = self.transport(size)
+            key = self.tus.record_key(path, size, path.stat().st_mtime_ns)
+            # An unfinished tus upload of this very file (same size and mtime) keeps its hash: a
+            # resumed file is read once, not hashed in full and then read again.
+            known = self.tus.known_sha256(key, size) if outcome.transport == "tus" else None
+            outcome.sha256 = known or sha256_of(path, self.cancelled)
             with self.known_lock:
                 existing = self.known.get(outcome.sha256)
             if existing is not None:
+                if known:  # its last PATCH went through before the previous run could record that
+                    self.tus.records.remove(key)
                 self.progress.advance(total, size)
                 outcome.status, outcome.path = "skipped", existing
                 return outcome
-            bar = self.progress.add_task(shorten(label), total=size or 1)
-
-            def sent(count: int) -> None:
-                nonlocal sent_bytes
-                sent_bytes += count
-                self.progress.advance(bar, count)
-                self.progress.advance(total, count)
-
-            stored = self.client.upload(path, size, self.fields, sent, self.cancelled, self.limiter)
+            sent = self.send(path, size, outcome.sha256, key, meter)
+            outcome.resumed_from, outcome.retries = sent.resumed_from, sent.retries
+            verify(outcome.sha256, sent.file.get("hash"), label)
             with self.known_lock:
-                self.known.setdefault(outcome.sha256, stored["path"])
-            outcome.status, outcome.path = "uploaded", stored["path"]
+                self.known.setdefault(outcome.sha256, sent.file["path"])
+            outcome.status, outcome.path = "uploaded", sent.file["path"]
         except Cancelled:
             outcome.status = "cancelled"
         except ClientError as exc:
@@ -168,11 +180,53 @@ class BulkUpload:
             outcome.error = f"cannot read: {exc.strerror or exc}"
         finally:
             outcome.seconds = round(time.monotonic() - started, 3)
-            if bar is not None:
-                self.progress.remove_task(bar)
-            if outcome.status in {"failed", "cancelled"}:
-                self.progress.advance(total, size - sent_bytes)  # the total bar still ends full
+            meter.close(full=outcome.status in {"failed", "cancelled"})
         return outcome
+
+    def transport(self, size: int) -> str:
+        """How a file travels: the one place to add another way (``send`` dispatches on it)."""
+        return "tus" if size > self.tus_options.threshold else "post"
+
+    def send(self, path: Path, size: int, sha256: str, key: str, meter: "FileBar") -> Sent:
+        """Upload one file the way ``transport`` chose; both ways declare its SHA-256 (Repr-Digest)."""
+        if self.transport(size) == "tus":
+            return self.tus.send(path, size, sha256, self.fields, key, meter)
+        meter.start(0)
+        file = self.client.upload(path, size, self.fields, meter.advance, self.cancelled, self.limiter, sha256)
+        return Sent(file, None, 0)
+
+
+class FileBar:
+    """One file's progress bar, created at the offset the upload starts from (a resumed tus upload
+    starts part-way), and its share of the total bar, which moves back if bytes must be re-sent."""
+
+    def __init__(self, progress: Progress, total: TaskID, label: str, size: int) -> None:
+        self.progress, self.total, self.label, self.size = progress, total, label, size
+        self.bar: TaskID | None = None
+        self.shown = 0
+
+    def start(self, offset: int) -> None:
+        if offset:
+            self.progress.console.print(f"resuming {self.label} at {human_size(offset)} of {human_size(self.size)} "
+                                        f"({offset} bytes already on the server)")
+        self.bar = self.progress.add_task(shorten(self.label), total=self.size or 1, completed=offset)
+        self.progress.advance(self.total, offset)
+        self.shown = offset
+
+    def at(self, position: int) -> None:
+        if self.bar is not None:
+            self.progress.update(self.bar, completed=position)
+        self.progress.advance(self.total, position - self.shown)
+        self.shown = position
+
+    def advance(self, count: int) -> None:
+        self.at(self.shown + count)
+
+    def close(self, full: bool) -> None:
+        if self.bar is not None:
+            self.progress.remove_task(self.bar)
+        if full:
+            self.progress.advance(self.total, self.size - self.shown)  # the total bar still ends full
 
 
 class Interrupted(Exception):
