@@ -24,8 +24,10 @@ class DirectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     filename: str = Field(examples=["voice_sample.wav"])
     size: int = Field(ge=1, description="bytes; over DEPOT_MAX_UPLOAD_SIZE is a 413")
-    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="the whole file's SHA-256 (hex), checked "
-                        "by a worker before the file becomes visible")
+    sha256: str = Field(
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="the whole file's SHA-256 (hex), checked by a worker before the file becomes visible",
+    )
     purpose: str | None = Field(None, examples=["training"])
     category: str | None = None
     description: str | None = None

@@ -21,9 +21,7 @@ from service.domain.jobs import VERIFY_DIRECT
 from service.domain.sniff import Sniffer
 from service.errors import Conflict, DependencyDown, DepotError, InvalidInput, NotFound, TooLarge
 from service.settings import Settings
-from service.storage.direct_state import (
-    ABORTED, FAILED, STORED, UPLOADING, VERIFYING, DirectState, DirectUpload,
-)
+from service.storage.direct_state import ABORTED, FAILED, STORED, UPLOADING, VERIFYING, DirectState, DirectUpload
 from service.storage.events import Emitter
 from service.storage.files import FileStore, PendingUpload
 from service.storage.objects import MAX_PARTS, ObjectInfo, ObjectStore, Presigner
@@ -65,8 +63,13 @@ class DirectStore:
 
     def capabilities(self) -> dict[str, Any]:
         s = self.settings
-        return {"enabled": s.direct_transfers, "max_size": s.max_upload_size, "part_size": s.direct_part_size,
-                "max_urls": MAX_URLS, "url_expiry": s.presign_expiry_seconds}
+        return {
+            "enabled": s.direct_transfers,
+            "max_size": s.max_upload_size,
+            "part_size": s.direct_part_size,
+            "max_urls": MAX_URLS,
+            "url_expiry": s.presign_expiry_seconds,
+        }
 
     # downloads -------------------------------------------------------------------
     def download_url(self, bucket: str, key: str, disposition: str, content_type: str) -> str:
@@ -95,10 +98,21 @@ class DirectStore:
         bucket, key = pending.target()
         part_size = self.part_size_for(size)
         upload = DirectUpload(
-            id=upload_id, owner=owner, state=UPLOADING, meta={**meta, "filename": pending.original_filename},
-            name=pending.name, uploaded_at=pending.uploaded_at, content_type=pending.content_type, size=size,
-            sha256=sha256, part_size=part_size, parts=max(1, math.ceil(size / part_size)), bucket=bucket, key=key,
-            upload_id="", expires=time.time() + self.settings.direct_expiry_seconds,
+            id=upload_id,
+            owner=owner,
+            state=UPLOADING,
+            meta={**meta, "filename": pending.original_filename},
+            name=pending.name,
+            uploaded_at=pending.uploaded_at,
+            content_type=pending.content_type,
+            size=size,
+            sha256=sha256,
+            part_size=part_size,
+            parts=max(1, math.ceil(size / part_size)),
+            bucket=bucket,
+            key=key,
+            upload_id="",
+            expires=time.time() + self.settings.direct_expiry_seconds,
         )
         upload.upload_id = await self.parts.start(bucket, key, upload.content_type)
         try:
@@ -125,8 +139,14 @@ class DirectStore:
         for n in numbers:
             if not 1 <= n <= upload.parts:
                 raise InvalidInput(f"part number {n} is out of range: this upload has parts 1 to {upload.parts}")
-        return [{"number": n, "size": self.part_length(upload, n),
-                 "url": signer.part(upload.bucket, upload.key, upload.upload_id, n)} for n in sorted(set(numbers))]
+        return [
+            {
+                "number": n,
+                "size": self.part_length(upload, n),
+                "url": signer.part(upload.bucket, upload.key, upload.upload_id, n),
+            }
+            for n in sorted(set(numbers))
+        ]
 
     @staticmethod
     def part_length(upload: DirectUpload, number: int) -> int:
@@ -151,7 +171,9 @@ class DirectStore:
         if size != upload.size:
             await self.fail(upload, f"S3 holds {size} bytes, not the {upload.size} declared")
             raise InvalidInput(upload.error)
-        await self.state.move(upload, (VERIFYING,), VERIFYING, expires=time.time() + self.settings.direct_expiry_seconds)
+        await self.state.move(
+            upload, (VERIFYING,), VERIFYING, expires=time.time() + self.settings.direct_expiry_seconds
+        )
         await self.queue.enqueue(VERIFY_DIRECT, upload.id, job_id=f"direct:{upload.id}")
 
     async def fail(self, upload: DirectUpload, error: str) -> None:
@@ -192,10 +214,16 @@ class DirectStore:
             await self.fail(upload, f"the content's SHA-256 is {hasher.hexdigest()}, not the {upload.sha256} declared")
             return upload.state
         pending = PendingUpload(
-            store=self.files, form=self.form_of(upload.meta), original_filename=upload.meta["filename"],
-            name=upload.name, uploaded_at=upload.uploaded_at, content_type=upload.content_type,
+            store=self.files,
+            form=self.form_of(upload.meta),
+            original_filename=upload.meta["filename"],
+            name=upload.name,
+            uploaded_at=upload.uploaded_at,
+            content_type=upload.content_type,
             writer=Landed(ObjectInfo(upload.bucket, upload.key, size)),  # type: ignore[arg-type]
-            limit=self.settings.max_upload_size, hasher=hasher, expected_sha256=upload.sha256,
+            limit=self.settings.max_upload_size,
+            hasher=hasher,
+            expected_sha256=upload.sha256,
         )
         try:
             record, event_id = await self.files.finish_upload(pending, emitter.log)

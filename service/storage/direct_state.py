@@ -55,10 +55,28 @@ class DirectUpload:
     @classmethod
     def parse(cls, raw: dict[str, str]) -> "DirectUpload":
         return cls(
-            **{k: raw[k] for k in ("id", "owner", "state", "name", "uploaded_at", "content_type", "sha256",
-                                   "bucket", "key", "upload_id", "error")},
-            meta=json.loads(raw["meta"]), result=json.loads(raw["result"]), size=int(raw["size"]),
-            part_size=int(raw["part_size"]), parts=int(raw["parts"]), expires=float(raw["expires"]),
+            **{
+                k: raw[k]
+                for k in (
+                    "id",
+                    "owner",
+                    "state",
+                    "name",
+                    "uploaded_at",
+                    "content_type",
+                    "sha256",
+                    "bucket",
+                    "key",
+                    "upload_id",
+                    "error",
+                )
+            },
+            meta=json.loads(raw["meta"]),
+            result=json.loads(raw["result"]),
+            size=int(raw["size"]),
+            part_size=int(raw["part_size"]),
+            parts=int(raw["parts"]),
+            expires=float(raw["expires"]),
         )
 
 

@@ -21,8 +21,13 @@ WRITER = bearer("writer")
 @pytest.fixture(scope="module")
 def direct_api(base_env, tmp_path_factory) -> Iterator[ApiServer]:
     server = start_api(
-        base_env, tmp_path_factory.mktemp("direct-api"), ready_path="/health/ready", direct_transfers="true",
-        direct_part_size=str(5 * MIB), api_keys=keys_config(), rate_limit_per_minute="100000",
+        base_env,
+        tmp_path_factory.mktemp("direct-api"),
+        ready_path="/health/ready",
+        direct_transfers="true",
+        direct_part_size=str(5 * MIB),
+        api_keys=keys_config(),
+        rate_limit_per_minute="100000",
         rate_limit_burst="10000",
     )
     yield server
@@ -40,8 +45,13 @@ def csv_bytes(size: int) -> bytes:
 
 
 def declare(http: httpx.Client, data: bytes, name: str = "data.csv", headers: dict | None = None, **fields):
-    body = {"filename": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-            "purpose": "training", **fields}
+    body = {
+        "filename": name,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "purpose": "training",
+        **fields,
+    }
     return http.post(DIRECT, json=body, headers=headers)
 
 
@@ -49,12 +59,12 @@ def put_parts(http: httpx.Client, upload: dict, data: bytes) -> list[dict]:
     """Ask for URLs two at a time (as a client does while it goes) and PUT each part to S3."""
     numbers = list(range(1, upload["parts"] + 1))
     done = []
-    for batch in (numbers[i:i + 2] for i in range(0, len(numbers), 2)):
+    for batch in (numbers[i : i + 2] for i in range(0, len(numbers), 2)):
         answer = http.post(f"{DIRECT}/{upload['id']}/parts", json={"numbers": batch})
         assert answer.status_code == 200, answer.text
         for part in answer.json()["urls"]:
             start = (part["number"] - 1) * upload["part_size"]
-            chunk = data[start:start + part["size"]]
+            chunk = data[start : start + part["size"]]
             assert len(chunk) == part["size"]
             put = httpx.put(part["url"], content=chunk)  # straight to S3, no Depot key
             assert put.status_code == 200, put.text
@@ -105,8 +115,9 @@ def test_multipart_upload_is_verified_then_listed(http, direct_api, s3, settings
 
 def test_wrong_declared_hash_fails_and_removes_the_object(http, direct_api, s3, settings):
     data = csv_bytes(6 * MIB)
-    created = http.post(DIRECT, json={"filename": "data.csv", "size": len(data), "sha256": "0" * 64,
-                                      "purpose": "training"})
+    created = http.post(
+        DIRECT, json={"filename": "data.csv", "size": len(data), "sha256": "0" * 64, "purpose": "training"}
+    )
     assert created.status_code == 201, created.text
     parts = put_parts(http, created.json(), data)
     assert http.post(f"{DIRECT}/{created.json()['id']}/complete", json={"parts": parts}).status_code == 202
@@ -223,8 +234,10 @@ def test_fewer_bytes_than_declared_fail_at_completion(http, s3, settings):
     created = declare(http, data + b"more").json()
     assert created["parts"] == 2
     urls = http.post(f"{DIRECT}/{created['id']}/parts", json={"numbers": [1, 2]}).json()["urls"]
-    etags = [{"number": 1, "etag": httpx.put(urls[0]["url"], content=data[:5 * MIB]).headers["etag"]},
-             {"number": 2, "etag": httpx.put(urls[1]["url"], content=data[5 * MIB:]).headers["etag"]}]
+    etags = [
+        {"number": 1, "etag": httpx.put(urls[0]["url"], content=data[: 5 * MIB]).headers["etag"]},
+        {"number": 2, "etag": httpx.put(urls[1]["url"], content=data[5 * MIB :]).headers["etag"]},
+    ]
     answer = http.post(f"{DIRECT}/{created['id']}/complete", json={"parts": etags})
     assert_error(answer, 400, "declared")
     assert http.get(f"{DIRECT}/{created['id']}").json()["state"] == "failed"
@@ -261,6 +274,8 @@ def test_routes_are_in_the_openapi_schema(http):
     assert {"post", "get"} <= set(paths[DIRECT])
     assert "post" in paths[DIRECT + "/{upload_id}/parts"] and "post" in paths[DIRECT + "/{upload_id}/complete"]
     assert "307" in paths["/api/v1/data/files/{file_path}"]["get"]["responses"]
-    assert paths[DIRECT]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("DirectCreate")
+    assert paths[DIRECT]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "DirectCreate"
+    )
     assert {"filename", "size", "sha256"} <= set(schema["components"]["schemas"]["DirectCreate"]["required"])
     assert "DirectStatus" in json.dumps(paths[DIRECT + "/{upload_id}"]["get"]["responses"]["200"])

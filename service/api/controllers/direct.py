@@ -33,8 +33,11 @@ from service.storage.direct_state import DirectUpload
 
 PREFIX = "/api/v1/data/direct"
 ERRORS = {
-    400: ResponseSpec(ErrorBody, description="direct transfers disabled; invalid declaration, part numbers or "
-                      "part list; or S3 holds other bytes than declared"),
+    400: ResponseSpec(
+        ErrorBody,
+        description="direct transfers disabled; invalid declaration, part numbers or "
+        "part list; or S3 holds other bytes than declared",
+    ),
     403: ResponseSpec(ErrorBody, description="the API key may not upload to this purpose"),
     404: ResponseSpec(ErrorBody, description="no such upload (or it expired, or another key made it)"),
     409: ResponseSpec(ErrorBody, description="the upload is past the step asked for (completed, verifying...)"),
@@ -50,8 +53,14 @@ def iso(moment: float) -> str:
 
 def status_of(upload: DirectUpload) -> DirectStatus:
     return DirectStatus(
-        id=upload.id, state=upload.state, size=upload.size, sha256=upload.sha256, part_size=upload.part_size,
-        parts=upload.parts, expires=iso(upload.expires), error=upload.error or None,
+        id=upload.id,
+        state=upload.state,
+        size=upload.size,
+        sha256=upload.sha256,
+        part_size=upload.part_size,
+        parts=upload.parts,
+        expires=iso(upload.expires),
+        error=upload.error or None,
         file=FileView(**upload.result) if upload.result else None,
     )
 
@@ -66,7 +75,9 @@ class DirectController(Controller):
         return DirectCapabilities(**direct.capabilities())
 
     @post("/", operation_id="directCreate", status_code=201, opt=WRITE, responses=ERRORS)
-    async def create(self, request: Request, direct: DirectStore, settings: Settings, data: DirectCreate) -> Response[DirectStatus]:
+    async def create(
+        self, request: Request, direct: DirectStore, settings: Settings, data: DirectCreate
+    ) -> Response[DirectStatus]:
         """Declare a file (POST /upload's fields plus ``size`` and ``sha256``): checked as POST /upload
         checks its form, then an S3 multipart upload is opened. ``Location`` is the upload's status URL."""
         self._enabled(settings)
@@ -93,8 +104,10 @@ class DirectController(Controller):
         """Presigned PUT URLs for the parts named (at most ``max_urls``), signed now: ask as you go."""
         upload = await self._get(request, direct, settings, upload_id)
         urls = direct.part_urls(upload, data.numbers)
-        return PartUrls(expires=iso(datetime.now(UTC).timestamp() + settings.presign_expiry_seconds),
-                        urls=[PartUrl(**u) for u in urls])
+        return PartUrls(
+            expires=iso(datetime.now(UTC).timestamp() + settings.presign_expiry_seconds),
+            urls=[PartUrl(**u) for u in urls],
+        )
 
     @post(
         "/{upload_id:str}/complete",

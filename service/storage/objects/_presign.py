@@ -30,8 +30,12 @@ class Presigner:
         """A GET of the object whose answer carries ``disposition`` and ``content_type``."""
         return self.client.generate_presigned_url(
             "get_object",
-            Params={"Bucket": bucket, "Key": key, "ResponseContentDisposition": disposition,
-                    "ResponseContentType": content_type},
+            Params={
+                "Bucket": bucket,
+                "Key": key,
+                "ResponseContentDisposition": disposition,
+                "ResponseContentType": content_type,
+            },
             ExpiresIn=self.expiry,
         )
 
