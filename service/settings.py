@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # Direct transfers to S3 (README "Direct transfers"): presigned URLs, off by default
     direct_transfers: bool = Field(False, description="offer presigned S3 transfers: redirect downloads "
                                    "(?redirect=true) and direct uploads (/api/v1/data/direct)")
-    s3_public_endpoint_url: str | None = Field(None, description="the S3 address clients reach, used in "
+    s3_public_endpoint_url: str = Field("", description="the S3 address clients reach, used in "
                                                "presigned URLs; empty: DEPOT_S3_ENDPOINT_URL")
     presign_expiry_seconds: int = Field(900, ge=1, le=604800, description="seconds a presigned URL "
                                         "(download redirect or upload part) stays valid")
