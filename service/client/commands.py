@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from service.client.common import ApiKey, Config, Json, Url, Verbose, connect, fail
+from service.client.direct import DirectClient, offer
 from service.client.errors import ClientError
 from service.client.output import err, files_table, human_size, out, print_json, short_time, table
 from service.client.uploader import BulkUpload, Interrupted, Outcome, expand, labels_for
@@ -74,6 +75,8 @@ def upload(
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="files uploaded at once")] = 4,
     force: Annotated[bool, typer.Option("--force", help="upload even when the server has the same SHA-256")] = False,
     limit_rate: Annotated[str | None, typer.Option(help="total bandwidth cap, e.g. 2M (bytes/s)")] = None,
+    direct: Annotated[bool, typer.Option("--direct", help="send the bytes straight to S3 with presigned URLs "
+                                         "(when the server offers direct transfers)")] = False,
     json_output: Json = False, url: Url = None, api_key: ApiKey = None, config: Config = None, verbose: Verbose = False,
 ) -> None:
     """Upload files and directories concurrently, with progress bars and a summary.
@@ -99,6 +102,8 @@ def upload(
         files, problems = expand(paths, recursive)
         if not files and not problems:
             fail("no files to upload (a directory's subdirectories need --recursive)")
+        if direct:
+            client = DirectClient(client, offer(client))  # only ``upload`` changes: straight to S3
         run = BulkUpload(client, fields, jobs, force, parse_rate(limit_rate),
                          show_progress=not json_output and err.is_terminal)
         started = time.monotonic()
