@@ -24,9 +24,11 @@ class DirectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     filename: str = Field(examples=["voice_sample.wav"])
     size: int = Field(ge=1, description="bytes; over DEPOT_MAX_UPLOAD_SIZE is a 413")
-    sha256: str = Field(
+    sha256: str | None = Field(
+        None,
         pattern=r"^[0-9a-fA-F]{64}$",
-        description="the whole file's SHA-256 (hex), checked by a worker before the file becomes visible",
+        description="the whole file's SHA-256 (hex), checked by a worker before the file becomes visible; "
+        "may instead be given at /complete (so a client can hash while it sends)",
     )
     purpose: str | None = Field(None, examples=["training"])
     category: str | None = None
@@ -60,6 +62,9 @@ class CompletedPart(BaseModel):
 class DirectComplete(BaseModel):
     model_config = ConfigDict(extra="forbid")
     parts: list[CompletedPart] = Field(min_length=1)
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$", description="required here if not declared at creation (then equal)"
+    )
 
 
 class DirectStatus(BaseModel):
@@ -69,7 +74,7 @@ class DirectStatus(BaseModel):
     id: str
     state: str = Field(description="uploading, verifying, stored or failed")
     size: int
-    sha256: str
+    sha256: str | None = Field(None, description="declared SHA-256 (null until declared)")
     part_size: int
     parts: int
     expires: str = Field(description="when the upload (or this record, once finished) expires (ISO 8601)")

@@ -1,7 +1,8 @@
 """``depot upload --direct``: bytes go straight to S3 with presigned part URLs (README "Direct transfers").
 
 ``DirectClient`` wraps a ``DepotClient`` and replaces only ``upload``, so the bulk uploader
-(hashing, skipping, progress, summary) stays the same. Part URLs are asked for in small
+(hashing, skipping, progress, summary) stays the same. The SHA-256 is computed while the parts
+go up and declared at completion. Part URLs are asked for in small
 batches as the upload goes, so none expires before it is used; parts go up concurrently,
 each read from the file when it is sent (memory: ``PARTS_IN_FLIGHT`` parts)."""
 
@@ -72,18 +73,21 @@ class DirectClient:
     ) -> dict[str, Any]:
         """Declare, send the parts, complete, then wait for the server's verification; returns the
         stored ``file`` record, as ``DepotClient.upload`` does."""
-        declaration = {"filename": path.name, "size": size, "sha256": file_sha256(path), **fields}
+        declaration = {"filename": path.name, "size": size, **fields}  # sha256 follows at /complete
         upload = self.client.request("POST", DIRECT, json=declaration).json()
         where = f"{DIRECT}/{upload['id']}"
-        try:
-            parts = self._send(path, upload, where, on_bytes, cancelled, limiter)
-        except BaseException:
+        with ThreadPoolExecutor(1, thread_name_prefix="direct-hash") as hashing:
+            digest = hashing.submit(file_sha256, path)  # one read pass, beside the parts in flight
             try:
-                self.client.request("DELETE", where)
-            except ClientError:
-                pass  # it expires on the server anyway
-            raise
-        self.client.request("POST", f"{where}/complete", json={"parts": parts})
+                parts = self._send(path, upload, where, on_bytes, cancelled, limiter)
+                sha256 = digest.result()
+            except BaseException:
+                try:
+                    self.client.request("DELETE", where)
+                except ClientError:
+                    pass  # it expires on the server anyway
+                raise
+        self.client.request("POST", f"{where}/complete", json={"parts": parts, "sha256": sha256})
         return self._wait(where)
 
     def _send(self, path: Path, upload: dict, where: str, on_bytes, cancelled, limiter) -> list[dict[str, Any]]:

@@ -152,20 +152,26 @@ class DirectStore:
     def part_length(upload: DirectUpload, number: int) -> int:
         return upload.part_size if number < upload.parts else upload.size - upload.part_size * (upload.parts - 1)
 
-    async def complete(self, upload: DirectUpload, etags: dict[int, str]) -> None:
-        """Make the object from the client's parts (still invisible) and queue its verification."""
+    async def complete(self, upload: DirectUpload, etags: dict[int, str], sha256: str = "") -> None:
+        """Make the object from the client's parts (still invisible) and queue its verification.
+        ``sha256`` declares the hash here when the creation did not (a client that hashes as it sends)."""
         self._signer()
+        if not (sha256 or upload.sha256):
+            raise InvalidInput("declare the file's sha256 at creation or at completion")
+        if sha256 and upload.sha256 and sha256 != upload.sha256:
+            raise InvalidInput("sha256 differs from the one declared at creation")
         if sorted(etags) != list(range(1, upload.parts + 1)):
             raise InvalidInput(f"list every part from 1 to {upload.parts} once, with its ETag")
-        if not await self.state.move(upload, (UPLOADING,), VERIFYING):
+        declared = upload.sha256
+        if not await self.state.move(upload, (UPLOADING,), VERIFYING, sha256=sha256 or declared):
             raise Conflict(f"the upload is {upload.state if upload.state != UPLOADING else 'being completed'}")
         try:
             await self.parts.complete(upload.bucket, upload.key, upload.upload_id, [etags[n] for n in sorted(etags)])
         except DependencyDown:
-            await self.state.move(upload, (VERIFYING,), UPLOADING)
+            await self.state.move(upload, (VERIFYING,), UPLOADING, sha256=declared)
             raise
         except DepotError as exc:  # S3 refused the list (a part missing, a wrong ETag, a part too small)
-            await self.state.move(upload, (VERIFYING,), UPLOADING)
+            await self.state.move(upload, (VERIFYING,), UPLOADING, sha256=declared)
             raise InvalidInput(f"S3 refused the parts: {exc.message}") from None
         size = await self.objects.head(upload.bucket, upload.key)
         if size != upload.size:

@@ -128,6 +128,23 @@ def test_wrong_declared_hash_fails_and_removes_the_object(http, direct_api, s3, 
     assert listed(http) == []
 
 
+def test_sha256_may_be_declared_at_completion(http, direct_api):
+    data = csv_bytes(6 * MIB)
+    body = {"filename": "late.csv", "size": len(data), "purpose": "training"}
+    created = http.post(DIRECT, json=body).json()
+    assert created["sha256"] is None
+    parts = put_parts(http, created, data)
+    complete = f"{DIRECT}/{created['id']}/complete"
+    assert_error(http.post(complete, json={"parts": parts}), 400, "sha256")
+    assert http.post(complete, json={"parts": parts, "sha256": hashlib.sha256(data).hexdigest()}).status_code == 202
+    assert run_worker_burst(direct_api.env).returncode == 0
+    status = http.get(f"{DIRECT}/{created['id']}").json()
+    assert status["state"] == "stored" and status["file"]["hash"] == hashlib.sha256(data).hexdigest()
+    early = declare(http, data).json()
+    other = {"parts": put_parts(http, early, data), "sha256": "b" * 64}
+    assert_error(http.post(f"{DIRECT}/{early['id']}/complete", json=other), 400, "differs")
+
+
 def test_content_not_of_its_type_fails_like_post_upload(http, direct_api, s3, settings):
     data = b"\x00\x01binary" * 1000
     answer = upload(http, data, name="table.csv")
@@ -277,5 +294,6 @@ def test_routes_are_in_the_openapi_schema(http):
     assert paths[DIRECT]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "DirectCreate"
     )
-    assert {"filename", "size", "sha256"} <= set(schema["components"]["schemas"]["DirectCreate"]["required"])
+    assert {"filename", "size"} <= set(schema["components"]["schemas"]["DirectCreate"]["required"])
+    assert "sha256" in schema["components"]["schemas"]["DirectCreate"]["properties"]
     assert "DirectStatus" in json.dumps(paths[DIRECT + "/{upload_id}"]["get"]["responses"]["200"])

@@ -56,7 +56,7 @@ def status_of(upload: DirectUpload) -> DirectStatus:
         id=upload.id,
         state=upload.state,
         size=upload.size,
-        sha256=upload.sha256,
+        sha256=upload.sha256 or None,
         part_size=upload.part_size,
         parts=upload.parts,
         expires=iso(upload.expires),
@@ -88,7 +88,9 @@ class DirectController(Controller):
         if data.metadata is not None:
             meta["metadata"] = data.metadata if isinstance(data.metadata, str) else json.dumps(data.metadata)
         require_purpose(request, direct.form_of(meta).purpose.value)  # a purpose-bound key (403)
-        upload = await direct.create(secrets.token_hex(16), owner_of(request), meta, data.size, data.sha256.lower())
+        upload = await direct.create(
+            secrets.token_hex(16), owner_of(request), meta, data.size, (data.sha256 or "").lower()
+        )
         return Response(status_of(upload), status_code=201, headers={"Location": f"{PREFIX}/{upload.id}"})
 
     @get("/{upload_id:str}", operation_id="directStatus", opt=WRITE, responses=ERRORS)
@@ -127,7 +129,7 @@ class DirectController(Controller):
             if part.number in etags:
                 raise InvalidInput(f"part {part.number} listed twice")
             etags[part.number] = part.etag
-        await direct.complete(upload, etags)
+        await direct.complete(upload, etags, (data.sha256 or "").lower())
         return Response(status_of(upload), status_code=202, headers={"Location": f"{PREFIX}/{upload.id}"})
 
     @delete("/{upload_id:str}", operation_id="directAbort", status_code=204, opt=WRITE, responses=ERRORS)
