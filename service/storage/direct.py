@@ -139,14 +139,13 @@ class DirectStore:
         for n in numbers:
             if not 1 <= n <= upload.parts:
                 raise InvalidInput(f"part number {n} is out of range: this upload has parts 1 to {upload.parts}")
-        return [
-            {
-                "number": n,
-                "size": self.part_length(upload, n),
-                "url": signer.part(upload.bucket, upload.key, upload.upload_id, n),
-            }
-            for n in sorted(set(numbers))
-        ]
+        urls = []
+        for n in sorted(set(numbers)):
+            size = self.part_length(upload, n)
+            urls.append(
+                {"number": n, "size": size, "url": signer.part(upload.bucket, upload.key, upload.upload_id, n, size)}
+            )
+        return urls
 
     @staticmethod
     def part_length(upload: DirectUpload, number: int) -> int:

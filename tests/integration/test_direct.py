@@ -230,6 +230,8 @@ def test_part_numbers_and_part_lists_are_checked(http):
     data = csv_bytes(6 * MIB)
     created = declare(http, data).json()
     parts = f"{DIRECT}/{created['id']}/parts"
+    signed = http.post(parts, json={"numbers": [2]}).json()["urls"][0]
+    assert signed["size"] == MIB and "X-Amz-SignedHeaders=content-length%3Bhost" in signed["url"]
     assert_error(http.post(parts, json={"numbers": [3]}), 400, "out of range")
     assert_error(http.post(parts, json={"numbers": [0]}), 400, "out of range")
     assert_error(http.post(parts, json={"numbers": list(range(1, 102))}), 400)

@@ -39,10 +39,11 @@ class Presigner:
             ExpiresIn=self.expiry,
         )
 
-    def part(self, bucket: str, key: str, upload_id: str, number: int) -> str:
-        """A PUT of part ``number`` of a multipart upload."""
+    def part(self, bucket: str, key: str, upload_id: str, number: int, size: int) -> str:
+        """A PUT of part ``number`` of a multipart upload; its Content-Length is signed, so S3
+        refuses a body of any other size."""
         return self.client.generate_presigned_url(
             "upload_part",
-            Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+            Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number, "ContentLength": size},
             ExpiresIn=self.expiry,
         )
