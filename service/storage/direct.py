@@ -31,6 +31,12 @@ MAX_URLS = 100  # part URLs signed per request: a client asks again as it goes
 DISABLED = "direct transfers are disabled on this server (DEPOT_DIRECT_TRANSFERS)"
 
 
+def part_size_for(size: int, configured: int) -> int:
+    """The configured part size, grown (in MiB steps) so that no file needs over 10 000 parts."""
+    mib = 1024 * 1024
+    return max(configured, math.ceil(size / MAX_PARTS / mib) * mib)
+
+
 @dataclass
 class Landed:
     """``PendingUpload.writer`` for bytes already in their object: commit has nothing to send."""
@@ -84,11 +90,6 @@ class DirectStore:
                 form.add(name, meta[name])
         return form
 
-    def part_size_for(self, size: int) -> int:
-        """The configured part size, grown (in MiB steps) so that no file needs over 10 000 parts."""
-        mib = 1024 * 1024
-        return max(self.settings.direct_part_size, math.ceil(size / MAX_PARTS / mib) * mib)
-
     async def create(self, upload_id: str, owner: str, meta: dict[str, str], size: int, sha256: str) -> DirectUpload:
         """Check the declaration as POST /upload checks its form, then open the multipart upload."""
         self._signer()  # 400 when direct transfers are off
@@ -96,7 +97,7 @@ class DirectStore:
             raise TooLarge(f"file exceeds the upload limit of {self.settings.max_upload_size} bytes")
         pending = self.files.start_upload(self.form_of(meta), meta.get("filename"))  # name, type, category
         bucket, key = pending.target()
-        part_size = self.part_size_for(size)
+        part_size = part_size_for(size, self.settings.direct_part_size)
         upload = DirectUpload(
             id=upload_id,
             owner=owner,
@@ -183,7 +184,7 @@ class DirectStore:
 
     async def fail(self, upload: DirectUpload, error: str) -> None:
         """Remove the object and report ``error`` (kept until the upload expires)."""
-        await self.files._undo([ObjectInfo(upload.bucket, upload.key, 0)])
+        await self._remove(upload)
         await self.state.move(upload, (VERIFYING,), FAILED, error=error)
 
     async def abort(self, upload: DirectUpload) -> None:
@@ -191,8 +192,15 @@ class DirectStore:
         a stored file stays, only the record is forgotten."""
         if await self.state.move(upload, (UPLOADING, VERIFYING), ABORTED):
             await self.parts.abort(upload.bucket, upload.key, upload.upload_id)
-            await self.files._undo([ObjectInfo(upload.bucket, upload.key, 0)])
+            await self._remove(upload)
         await self.state.delete(upload.id)
+
+    async def _remove(self, upload: DirectUpload) -> None:
+        """Delete the (unverified) object; one left behind is reported by `depot verify` as an orphan."""
+        try:
+            await self.objects.delete(upload.bucket, [upload.key])
+        except DepotError:
+            pass
 
     # verification (the worker) -----------------------------------------------------
     async def verify(self, upload_id: str, emitter: Emitter) -> str:
@@ -204,10 +212,13 @@ class DirectStore:
         hasher, sniffer, size = hashlib.sha256(), Sniffer(upload.meta.get("filename", "")), 0
         try:
             stream = await self.objects.open_read(upload.bucket, upload.key)
-            async for chunk in stream.chunks:
-                sniffer.feed(chunk)
-                hasher.update(chunk)
-                size += len(chunk)
+            try:
+                async for chunk in stream.chunks:
+                    sniffer.feed(chunk)
+                    hasher.update(chunk)
+                    size += len(chunk)
+            finally:
+                await stream.chunks.aclose()  # type: ignore[attr-defined]
             sniffer.finish(complete=True)
         except NotFound:
             await self.fail(upload, "the uploaded object is gone")
@@ -244,6 +255,13 @@ class DirectStore:
         except DepotError:
             pass  # stored and pending: the sweeper's requeue_lost queues its ingestion
         return STORED
+
+    async def give_up(self, upload_id: str, error: str) -> str:
+        """The verification's last try failed: the upload ends ``failed`` (object removed)."""
+        upload = await self.state.load(upload_id)
+        if upload is not None and upload.state == VERIFYING:
+            await self.fail(upload, error)
+        return upload.state if upload else "gone"
 
     async def expire(self, now: float | None = None) -> int:
         """Abort uploads past their expiry (parts and object go) and forget finished ones."""

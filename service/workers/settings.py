@@ -50,7 +50,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             jobs.import_model_job, jobs.import_dataset_job, func(jobs.reindex, name=REINDEX), jobs.process_file_job,
             func(jobs.dispatch_event, name=DISPATCH_EVENT),
             func(jobs.deliver_webhook, name=DELIVER_WEBHOOK, max_tries=settings.webhook_max_tries),
-            func(jobs.verify_direct, name=VERIFY_DIRECT, max_tries=3),
+            func(jobs.verify_direct, name=VERIFY_DIRECT, max_tries=jobs.VERIFY_TRIES),
         ],
         "cron_jobs": [  # the sweeper (README "Reliability"); arq runs each once per slot across replicas
             cron(sweeper.requeue_lost, name=REQUEUE_LOST, minute=EVERY_5_MINUTES, run_at_startup=False),
