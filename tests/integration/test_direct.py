@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import open_uploads, stored_keys
 from tests.integration.test_auth import bearer, keys_config
+from tests.integration.test_fuzz import schemathesis
 from tests.support import HEADS, MIB, ApiServer, pattern_chunks, run_worker_burst, start_api
 
 DIRECT = "/api/v1/data/direct"
@@ -299,3 +300,15 @@ def test_routes_are_in_the_openapi_schema(http):
     assert {"filename", "size"} <= set(schema["components"]["schemas"]["DirectCreate"]["required"])
     assert "sha256" in schema["components"]["schemas"]["DirectCreate"]["properties"]
     assert "DirectStatus" in json.dumps(paths[DIRECT + "/{upload_id}"]["get"]["responses"]["200"])
+
+
+def test_schemathesis_on_the_direct_routes_with_them_on(direct_api, clean, tmp_path):
+    """The fuzzing run of test_fuzz.py, on the direct routes and the download, with direct transfers on."""
+    schemathesis(
+        direct_api.url,
+        tmp_path,
+        "--include-path-regex",
+        "^/api/v1/data/(direct|files/)",
+        "--header",
+        f"Authorization: {WRITER['Authorization']}",
+    )
