@@ -175,8 +175,9 @@ class DirectStore:
             raise InvalidInput(f"S3 refused the parts: {exc.message}") from None
         size = await self.objects.head(upload.bucket, upload.key)
         if size != upload.size:
-            await self.fail(upload, f"S3 holds {size} bytes, not the {upload.size} declared")
-            raise InvalidInput(upload.error)
+            error = f"S3 holds {size} bytes, not the {upload.size} declared"
+            await self.fail(upload, error)
+            raise InvalidInput(error)
         await self.state.move(
             upload, (VERIFYING,), VERIFYING, expires=time.time() + self.settings.direct_expiry_seconds
         )
