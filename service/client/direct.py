@@ -2,7 +2,9 @@
 
 ``DirectClient`` wraps a ``DepotClient`` and replaces only ``upload``, so the bulk uploader
 (hashing, skipping, progress, summary) stays the same. The SHA-256 is computed while the parts
-go up and declared at completion. Part URLs are asked for in small
+go up and declared at completion. Parts in flight are bounded across all the files of a run
+(``--jobs`` uploads share the same ``PARTS_IN_FLIGHT`` slots), so memory stays at about
+``PARTS_IN_FLIGHT`` parts whatever the number of files. Part URLs are asked for in small
 batches as the upload goes, so none expires before it is used; parts go up concurrently,
 each read from the file when it is sent (memory: ``PARTS_IN_FLIGHT`` parts)."""
 
@@ -57,6 +59,7 @@ class DirectClient:
             timeout=httpx.Timeout(300.0, connect=10.0),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
+        self.slots = threading.BoundedSemaphore(PARTS_IN_FLIGHT)  # shared by every file of the run
         weakref.finalize(self, self.s3.close)  # never the Depot client's pool: it carries the API key
 
     def __getattr__(self, name: str) -> Any:
@@ -123,17 +126,19 @@ class DirectClient:
         return pending
 
     def _put(self, fd: int, start: int, part: dict, on_bytes, limiter) -> tuple[int, str]:
-        data = os.pread(fd, part["size"], start)
-        if len(data) != part["size"]:
-            raise ClientError("the file shrank while it was being uploaded")
-        if limiter is not None:
-            limiter.take(len(data))
-        try:
-            response = check(self.s3.put(part["url"], content=data))
-        except httpx.HTTPError as exc:
-            raise ClientError(f"S3 part {part['number']}: {exc}") from exc
+        with self.slots:  # the part is read only once a slot is free: bounded memory
+            data = os.pread(fd, part["size"], start)
+            if len(data) != part["size"]:
+                raise ClientError("the file shrank while it was being uploaded")
+            if limiter is not None:
+                limiter.take(len(data))
+            try:
+                response = check(self.s3.put(part["url"], content=data))
+            except httpx.HTTPError as exc:
+                raise ClientError(f"S3 part {part['number']}: {exc}") from exc
+            del data
         if on_bytes is not None:
-            on_bytes(len(data))
+            on_bytes(part["size"])
         return part["number"], response.headers["etag"]
 
     def _wait(self, where: str) -> dict[str, Any]:
