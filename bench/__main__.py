@@ -11,12 +11,12 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import download, listing, models, parsing, report, small, tus, upload
+from bench import direct, download, listing, models, parsing, report, small, tus, upload
 from bench.measure import MIB, Outcome
 from bench.stack import GIB, running_stack
 
 HERE = Path(__file__).parent
-SCENARIOS = ["upload", "small", "download", "listing", "models", "parsing", "tus"]
+SCENARIOS = ["upload", "small", "download", "listing", "models", "parsing", "tus", "direct"]
 SHOWN_SETTINGS = ["workers", "worker_max_jobs", "part_size", "part_concurrency", "max_upload_size",
                   "model_cache_bytes", "log_level", "log_json", "debug"]
 
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             "models": lambda out: models.run(stack, 16 * MIB if args.quick else 500 * MIB, 8, rounds, out),
             "parsing": lambda out: parsing.run(stack, 64 * MIB if args.quick else GIB, out),
             "tus": lambda out: tus.run(stack, 64 * MIB if args.quick else GIB, rounds, out),
+            "direct": lambda out: direct.run(stack, 64 * MIB if args.quick else GIB, rounds + 2, out),
         }
         for name in chosen:
             out = Outcome(name)

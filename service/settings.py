@@ -40,6 +40,18 @@ class Settings(BaseSettings):
     tus_lock_seconds: float = Field(30.0, gt=0, description="seconds a tus PATCH's lock outlives its last sign of "
                                     "life (a killed API process blocks its upload this long)")
 
+    # Direct transfers to S3 (README "Direct transfers"): presigned URLs, off by default
+    direct_transfers: bool = Field(False, description="offer presigned S3 transfers: redirect downloads "
+                                   "(?redirect=true) and direct uploads (/api/v1/data/direct)")
+    s3_public_endpoint_url: str = Field("", description="the S3 address clients reach, used in "
+                                               "presigned URLs; empty: DEPOT_S3_ENDPOINT_URL")
+    presign_expiry_seconds: int = Field(900, ge=1, le=604800, description="seconds a presigned URL "
+                                        "(download redirect or upload part) stays valid")
+    direct_part_size: int = Field(16 * MIB, ge=5 * MIB, le=5 * 1024 * MIB, description="part size of a direct "
+                                  "upload in bytes (grown for files that would need over 10000 parts)")
+    direct_expiry_seconds: int = Field(86400, ge=60, description="seconds a direct upload may take before it "
+                                       "expires and a worker job aborts it")
+
     # API server
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 
 from service.settings import Settings
+from service.storage.direct import DirectStore
+from service.storage.direct_state import DirectState
 from service.storage.events import Emitter, EventLog
 from service.storage.files import FileStore
 from service.storage.index import Index
@@ -40,6 +42,7 @@ class Clients:
     index: Index
     files: FileStore
     tus: TusStore  # resumable uploads (tus), committed through ``files``
+    direct: DirectStore  # presigned transfers (opt-in), committed through ``files``
     models: ModelStore
     cache: ModelCache
     events: EventLog
@@ -91,6 +94,7 @@ async def open_clients(settings: Settings, *, followers: bool = False) -> AsyncI
             index=index,
             files=files,
             tus=TusStore(files, objects, TusState(raw_redis, prefix, settings.tus_lock_seconds), settings),
+            direct=DirectStore(files, objects, DirectState(redis, prefix), queue, settings),
             models=ModelStore(objects, redis, settings),
             cache=ModelCache(objects, redis, settings),
             events=events,

@@ -12,6 +12,7 @@ from service.api.access_log import access_log
 from service.api.auth import auth_setup, document_auth, openapi_security
 from service.api.body_timeout import body_read_timeout
 from service.api.controllers.dataset_imports import DatasetImportController
+from service.api.controllers.direct import DirectController
 from service.api.controllers.events import EventsController
 from service.api.controllers.files import FilesController
 from service.api.controllers.health import HealthController
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[UploadController, FilesController, HealthController, MetricsController, UIController,
                         ModelUploadController, ModelsController, EventsController, DatasetImportController,
-                        TusController],
+                        TusController, DirectController],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan_for(settings)],

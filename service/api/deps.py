@@ -4,6 +4,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from service.settings import Settings
+from service.storage.direct import DirectStore
 from service.storage.events import Emitter
 from service.storage.files import FileStore
 from service.storage.models import ModelStore
@@ -40,6 +41,11 @@ def provide_tus(state: State) -> TusStore:
     return state.clients.tus
 
 
+def provide_direct(state: State) -> DirectStore:
+    """Direct (presigned) transfers (``service.storage.direct``)."""
+    return state.clients.direct
+
+
 def provide_models(state: State) -> ModelStore:
     return state.clients.models
 
@@ -58,4 +64,5 @@ DEPENDENCIES = {
     "emitter": Provide(provide_emitter, sync_to_thread=False),
     "live": Provide(provide_live, sync_to_thread=False),
     "tus": Provide(provide_tus, sync_to_thread=False),
+    "direct": Provide(provide_direct, sync_to_thread=False),
 }

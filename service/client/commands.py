@@ -1,5 +1,6 @@
 """Client commands for data files: upload, ls, get, info, rm, stats (registered on the ``depot`` app)."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -12,6 +13,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from service.client.common import ApiKey, Config, Json, Url, Verbose, connect, fail
+from service.client.direct import DirectClient, offer
 from service.client.errors import ClientError
 from service.client.integrity import announced_sha256, verify
 from service.client.output import err, files_table, human_size, out, print_json, short_time, table
@@ -98,6 +100,8 @@ def upload(
         envvar="DEPOT_TUS_CHUNK_SIZE", help="bytes per tus PATCH, e.g. 8M (held in memory per file)")] = "8M",
     retries: Annotated[int, typer.Option(
         min=0, max=100, help="tus: failed requests retried in a row, with backoff, before a file fails")] = 5,
+    direct: Annotated[bool, typer.Option("--direct", help="send the bytes straight to S3 with presigned URLs "
+                                         "(when the server offers direct transfers)")] = False,
     json_output: Json = False, url: Url = None, api_key: ApiKey = None, config: Config = None, verbose: Verbose = False,
 ) -> None:
     """Upload files and directories concurrently, with progress bars and a summary.
@@ -124,9 +128,11 @@ def upload(
         files, problems = expand(paths, recursive)
         if not files and not problems:
             fail("no files to upload (a directory's subdirectories need --recursive)")
+        tus = tus_options(tus_threshold, chunk_size, retries)
+        if direct:  # only ``upload`` changes: straight to S3, whatever the size (never over tus)
+            client, tus = DirectClient(client, offer(client)), dataclasses.replace(tus, threshold=sys.maxsize)
         run = BulkUpload(client, fields, jobs, force, parse_rate(limit_rate),
-                         show_progress=not json_output and err.is_terminal,
-                         tus=tus_options(tus_threshold, chunk_size, retries))
+                         show_progress=not json_output and err.is_terminal, tus=tus)
         started = time.monotonic()
         try:
             outcomes = problems + run.run(files, labels_for(files, paths))

@@ -6,9 +6,11 @@ REINDEX = "reindex"
 PROCESS_FILE = "process_file"
 DISPATCH_EVENT = "dispatch_event"
 DELIVER_WEBHOOK = "deliver_webhook"
+VERIFY_DIRECT = "verify_direct_upload"  # a direct (presigned) upload's hash check and commit
 
 # the sweeper's cron jobs (service.workers.sweeper)
 CLEAN_STALE_UPLOADS = "clean_stale_uploads"
 REQUEUE_LOST = "requeue_lost"
 EXPIRE_TUS_UPLOADS = "expire_tus_uploads"
-CRON_JOBS = (CLEAN_STALE_UPLOADS, REQUEUE_LOST, EXPIRE_TUS_UPLOADS)
+EXPIRE_DIRECT_UPLOADS = "expire_direct_uploads"
+CRON_JOBS = (CLEAN_STALE_UPLOADS, REQUEUE_LOST, EXPIRE_TUS_UPLOADS, EXPIRE_DIRECT_UPLOADS)

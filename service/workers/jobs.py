@@ -4,9 +4,10 @@
 
 from typing import Any
 
-from arq.worker import func
+from arq.worker import Retry, func
 
 from service.domain.jobs import IMPORT_DATASET, IMPORT_MODEL, PROCESS_FILE
+from service.errors import DependencyDown
 from service.workers import dataset_imports, ingestion, model_imports, webhooks
 
 
@@ -52,3 +53,18 @@ async def dispatch_event(ctx: dict[str, Any], event_id: str) -> str:
 async def deliver_webhook(ctx: dict[str, Any], event_id: str, url: str) -> str:
     """POST one event to one webhook URL, signed; retried with backoff."""
     return await webhooks.deliver(ctx, event_id, url)
+
+
+async def verify_direct(ctx: dict[str, Any], upload_id: str) -> str:
+    """Hash a completed direct upload and commit it like POST /upload (job id ``direct:<id>``);
+    storage unreachable while reading it is retried, and after the last try the upload fails."""
+    clients = ctx["clients"]
+    try:
+        return await clients.direct.verify(upload_id, clients.emitter)
+    except DependencyDown as exc:
+        if ctx.get("job_try", 1) >= VERIFY_TRIES:
+            return await clients.direct.give_up(upload_id, f"storage unavailable while verifying: {exc.message}")
+        raise Retry(defer=5 * ctx.get("job_try", 1)) from exc
+
+
+VERIFY_TRIES = 3

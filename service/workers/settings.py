@@ -13,9 +13,11 @@ from service.domain.jobs import (
     CLEAN_STALE_UPLOADS,
     DELIVER_WEBHOOK,
     DISPATCH_EVENT,
+    EXPIRE_DIRECT_UPLOADS,
     EXPIRE_TUS_UPLOADS,
     REINDEX,
     REQUEUE_LOST,
+    VERIFY_DIRECT,
 )
 from service.settings import Settings, get_settings
 from service.wiring import open_clients
@@ -48,6 +50,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             jobs.import_model_job, jobs.import_dataset_job, func(jobs.reindex, name=REINDEX), jobs.process_file_job,
             func(jobs.dispatch_event, name=DISPATCH_EVENT),
             func(jobs.deliver_webhook, name=DELIVER_WEBHOOK, max_tries=settings.webhook_max_tries),
+            func(jobs.verify_direct, name=VERIFY_DIRECT, max_tries=jobs.VERIFY_TRIES),
         ],
         "cron_jobs": [  # the sweeper (README "Reliability"); arq runs each once per slot across replicas
             cron(sweeper.requeue_lost, name=REQUEUE_LOST, minute=EVERY_5_MINUTES, run_at_startup=False),
@@ -56,6 +59,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             # job's in-progress mark for 60 s after each run, so a job every minute would never let the
             # worker look idle (tests and bench wait for an idle worker).
             cron(sweeper.expire_tus_uploads, name=EXPIRE_TUS_UPLOADS, minute=EVERY_5_MINUTES, run_at_startup=True),
+            cron(sweeper.expire_direct_uploads, name=EXPIRE_DIRECT_UPLOADS, minute=EVERY_5_MINUTES, run_at_startup=True),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

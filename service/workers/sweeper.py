@@ -8,6 +8,8 @@
   the upload's, so a job still queued or running is never doubled.
 - ``expire_tus_uploads``: aborts the multipart uploads of resumable (tus) uploads past their
   expiry and forgets their state (at worker start, then every 5 minutes).
+- ``expire_direct_uploads``: the same for direct (presigned) uploads: parts or an unverified
+  object go, finished uploads' records are forgotten.
 
 Each is a cron job with arq's deterministic id per run, so one replica runs it at a time.
 All work through the stores of ``ctx["clients"]`` (``service.wiring``)."""
@@ -50,3 +52,9 @@ async def expire_tus_uploads(ctx: dict[str, Any]) -> int:
     """Abort and forget resumable uploads past their expiry."""
     clients: Clients = ctx["clients"]
     return await clients.tus.expire()
+
+
+async def expire_direct_uploads(ctx: dict[str, Any]) -> int:
+    """Abort direct uploads past their expiry and forget finished ones."""
+    clients: Clients = ctx["clients"]
+    return await clients.direct.expire()

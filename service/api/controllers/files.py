@@ -26,7 +26,8 @@ from service.domain.digest import repr_digest
 from service.domain.events import FileDeleted
 from service.domain.ranges import parse_range
 from service.domain.records import FileRecord, Status
-from service.errors import DepotError
+from service.errors import DepotError, InvalidInput
+from service.storage.direct import DISABLED, DirectStore
 from service.storage.events import Emitter
 from service.storage.files import FileStore
 
@@ -79,6 +80,8 @@ class FilesController(Controller):
         operation_id="getFile",
         responses={
             200: ResponseSpec(MetadataResponse, description="the file (or its metadata with ?metadata=true)"),
+            307: ResponseSpec(None, description="?redirect=true: Location is a short-lived presigned S3 GET "
+                              "(README \"Direct transfers\"); 400 when direct transfers are disabled"),
             206: ResponseSpec(bytes, description="a byte range of the file", media_type="application/octet-stream"),
             304: ResponseSpec(None, description="If-None-Match names the current ETag (or is *)"),
             416: ResponseSpec(ErrorBody, description="range not satisfiable"),
@@ -86,12 +89,20 @@ class FilesController(Controller):
         },
     )
     async def get_file(
-        self, request: Request, files: FileStore, file_path: str, metadata: bool = False
+        self, request: Request, files: FileStore, direct: DirectStore, file_path: str, metadata: bool = False,
+        redirect: Annotated[bool, Parameter(description="answer 307 to a presigned S3 GET (direct transfers)")] = False,
     ) -> Response:
-        """Download a file (streamed, with Range support) or, with ``?metadata=true``, its metadata."""
+        """Download a file (streamed, with Range support) or, with ``?metadata=true``, its metadata; with
+        ``?redirect=true``, a 307 to a short-lived presigned S3 URL that keeps the file's name and type."""
+        if redirect and not direct.settings.direct_transfers:
+            raise InvalidInput(DISABLED)
         record = await files.record(file_path)
         if metadata:
             return Response(MetadataResponse(metadata=FileMetadata(**record.metadata_view())))
+        if redirect:
+            bucket, key = files.location(record)
+            url = direct.download_url(bucket, key, content_disposition(record.original_filename), record.content_type)
+            return Response(b"", status_code=307, headers={"Location": url, "Cache-Control": "no-store"})
         headers = download_headers(record)
         if none_match(request.headers.getall("if-none-match", []), headers["ETag"]):
             return Response(b"", status_code=304, headers=headers)
