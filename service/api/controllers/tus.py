@@ -249,7 +249,7 @@ class TusController(Controller):
             raise TooLarge(f"body goes past Upload-Length ({upload.length} bytes)")
         if with_body:
             try:
-                await tus.write(upload, token, Chunk(request.stream(), checksum))
+                await tus.write(upload, token, Chunk(request.stream(), checksum, announced))
             except InvalidInput:  # its first bytes are not what its name says: it can never succeed
                 await tus.remove(upload)
                 raise
