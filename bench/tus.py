@@ -20,7 +20,7 @@ import psutil
 from bench import sha_state
 from bench.measure import MIB, Outcome, median, reset_peak_rss, timed
 from bench.stack import DIRECT_BUCKET, GIB, RssSampler, Stack
-from bench.upload import RSS_LIMIT, curl_put, depot_round, make_file
+from bench.upload import RSS_LIMIT, curl_put, depot_round, make_file, reference
 
 CHUNK = 8 * MIB
 RATIO_TARGET = 0.85
@@ -159,10 +159,7 @@ def run(stack: Stack, size: int, rounds: int, out: Outcome) -> None:
         f">= {RATIO_TARGET}",
         ratio >= RATIO_TARGET,
     )
-    out.add(
-        f"tus {label}: reference, curl straight to S3",
-        f"{straight:.0f} MiB/s; tus {tus / straight:.2f} of it, POST /upload {post / straight:.2f}",
-    )
+    reference(out, f"tus {label}", straight, {"tus": tus, "POST /upload": post})
     stack.wait_idle()
     extra = resend_after_cut(stack, path)
     out.add(
