@@ -93,6 +93,21 @@ class TusStore:
         return upload
 
     @asynccontextmanager
+    async def writing(self, upload_id: str, owner: str) -> AsyncIterator[tuple[str, TusUpload]]:
+        """The caller's upload, locked and loaded in one Redis round trip (a PATCH's way in): 404 for
+        a missing, expired or someone else's upload (locked or not), 423 while another request writes."""
+        token, upload = await self.state.lock_load(upload_id)
+        try:
+            if upload is None or upload.owner != owner or upload.expires <= time.time():
+                raise NotFound("no such upload")
+            if token is None:
+                raise Locked("another request is writing this upload; retry later")
+            yield token, upload
+        finally:
+            if token is not None:
+                await self.state.unlock(upload_id, token)
+
+    @asynccontextmanager
     async def locked(self, upload_id: str) -> AsyncIterator[str]:
         token = await self.state.lock(upload_id)
         if token is None:
