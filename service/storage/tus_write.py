@@ -120,6 +120,8 @@ class PatchWriter:
         or the error that stopped the body (the S3 request then fails: its part never lands)."""
         remaining = size - len(tail)
         try:
+            if not remaining:  # a part of the tail alone (left by a chunked PATCH)
+                given.set_result((self.position, self.hasher.state))
             if tail:
                 yield tail  # already hashed and counted (earlier PATCHes)
             while remaining:

@@ -97,3 +97,21 @@ def test_a_streamed_body_not_of_its_type_ends_the_upload(http, s3, settings, red
     assert_error(http.head(location, headers=V), 404)
     assert open_uploads(s3, settings.bucket("training")) == []
     assert [k for k in redis_client.keys("*tus*") if not k.endswith("tus:expiry")] == []
+
+
+def test_a_chunked_patch_leaves_a_tail_that_the_next_patch_streams_first(http, s3, settings, redis_client):
+    data = csv_bytes(7 * MIB)
+    location = create(http, len(data)).headers["location"]
+    cut = 5 * MIB + MIB // 2
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the body is gathered
+        yield from (data[start : min(start + MIB, cut)] for start in range(0, cut, MIB))
+
+    assert http.patch(location, content=chunked(), headers={**OCTETS, "Upload-Offset": "0"}).status_code == 204
+    assert tail_size(redis_client, location) == cut  # under one part (6 MiB): all of it kept in Redis
+    assert send(http, location, cut, b"").status_code == 204  # an empty PATCH: the tail alone becomes a part
+    assert tail_size(redis_client, location) == 0
+    assert part_sizes(s3, settings.bucket("training")) == [cut]
+    done = send(http, location, cut, data[cut:])
+    assert done.status_code == 204
+    assert http.get(f"/api/v1/data/files/{done.headers['depot-file-path']}").content == data
