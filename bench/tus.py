@@ -1,6 +1,7 @@
 """Scenario: one large file over tus in 8 MiB PATCHes against the same file through POST
-/upload (curl -F), the re-sent bytes of a resume after a cut at 50%, and the API's peak
-RSS during four concurrent tus uploads.
+/upload (curl -F) and curl straight to S3 (the reference line), the re-sent bytes of a resume
+after a cut at 50%, the API's peak RSS during four concurrent tus uploads, and the cost of
+the serialisable SHA-256 state.
 
 The tus client is a plain keep-alive httpx loop that reads each chunk from the page cache
 (what any tus client does); the whole-file SHA-256 is checked on every stored file."""
@@ -14,10 +15,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 
+from bench import sha_state
 from bench.measure import MIB, Outcome, median, reset_peak_rss, timed
-from bench.stack import RssSampler, Stack
-from bench.upload import RSS_LIMIT, depot_round, make_file
+from bench.stack import DIRECT_BUCKET, GIB, RssSampler, Stack
+from bench.upload import RSS_LIMIT, curl_put, depot_round, make_file, reference
 
 CHUNK = 8 * MIB
 RATIO_TARGET = 0.85
@@ -53,13 +56,15 @@ def send_from(http: httpx.Client, location: str, path: Path, offset: int, stop: 
                 content=data,
                 headers={**V, "Content-Type": "application/offset+octet-stream", "Upload-Offset": str(offset)},
             )
-            if answer.status_code == 423:  # the cut request still holds the lock for a moment
+            sent += len(data)  # on the wire, whatever the answer
+            if answer.status_code in (409, 423):  # a cut request still holds the lock, or saved more
                 time.sleep(0.05)
+                offset = int(http.head(location, headers=V).headers["upload-offset"])
                 source.seek(offset)
                 continue
             if answer.status_code != 204:
                 raise RuntimeError(f"PATCH at {offset}: {answer.status_code} {answer.text[:200]}")
-            offset, sent = int(answer.headers["upload-offset"]), sent + len(data)
+            offset = int(answer.headers["upload-offset"])
             stored = answer.headers.get("depot-file-path", "")
     return sent, stored
 
@@ -99,45 +104,62 @@ def resend_after_cut(stack: Stack, path: Path) -> int:
         sent, _ = send_from(http, location, path, 0, stop=half)
         cut_patch(stack.api_url, location, path, half, CHUNK // 2)
         sent += CHUNK // 2
-        offset = half
-        for _ in range(600):  # the server saves what arrived once it notices the cut
-            offset = int(http.head(location, headers=V).headers["upload-offset"])
-            if offset > half:
-                break
-            time.sleep(0.05)
+        time.sleep(0.25)  # a client's retry delay (tus-js-client: 0, then 1 s)
+        offset = int(http.head(location, headers=V).headers["upload-offset"])  # a client resumes from HEAD
         more, stored = send_from(http, location, path, offset)
     delete(stack.api_url, stored)
     return sent + more - size
 
 
+def _round(stack: Stack, side: str, path: Path, expected: str | None, presigned: str) -> float:
+    """Seconds of one transfer of ``path``: over tus, through POST /upload, or curl straight to S3."""
+    if side == "post":
+        return depot_round(stack, path)[0]
+    if side == "curl":
+        return timed(lambda: curl_put(presigned, path))
+    stored: list[str] = []
+    seconds = timed(lambda: stored.append(tus_upload(stack.api_url, path)))
+    record = httpx.get(f"{stack.api_url}/api/v1/data/files/{stored[0]}", params={"metadata": "true"}).json()
+    if expected and record["metadata"]["hash"] != expected:
+        raise RuntimeError("tus: stored SHA-256 differs")
+    delete(stack.api_url, stored[0])
+    return seconds
+
+
 def run(stack: Stack, size: int, rounds: int, out: Outcome) -> None:
     path = make_file(stack.workdir / f"tus-{size // MIB}MiB.bin", size)
     expected = hashlib.sha256(path.read_bytes()).hexdigest() if size <= 2 * 1024 * MIB else None
-    tus, post = [], []
+    s3 = stack.client()
+    presigned = s3.generate_presigned_url("put_object", Params={"Bucket": DIRECT_BUCKET, "Key": path.name})
+    sides = ["tus", "post", "curl"]
+    speed: dict[str, list[float]] = {side: [] for side in sides}
+    cpu: dict[str, list[float]] = {side: [] for side in sides}
+    api = psutil.Process(stack.api.pid)
     for n in range(rounds):
-        for side in ("tus", "post") if n % 2 == 0 else ("post", "tus"):
+        for side in sides[n % 3 :] + sides[: n % 3]:  # each side goes first, second and third in turn
             stack.wait_idle()
-            if side == "post":
-                post.append(size / MIB / depot_round(stack, path)[0])
-                continue
-            stored: list[str] = []
-            tus.append(size / MIB / timed(lambda: stored.append(tus_upload(stack.api_url, path))))
-            record = httpx.get(f"{stack.api_url}/api/v1/data/files/{stored[0]}", params={"metadata": "true"}).json()
-            if expected and record["metadata"]["hash"] != expected:
-                raise RuntimeError("tus: stored SHA-256 differs")
-            delete(stack.api_url, stored[0])
+            before = sum(api.cpu_times()[:2])
+            speed[side].append(size / MIB / _round(stack, side, path, expected, presigned))
+            cpu[side].append((sum(api.cpu_times()[:2]) - before) * GIB / size)
+    s3.delete_object(Bucket=DIRECT_BUCKET, Key=path.name)
+    tus, post, straight = (median(speed[side]) for side in sides)
     label = f"{size // MIB} MiB"
-    ratio = median(tus) / median(post)
+    ratio = tus / post
     out.note(
-        f"tus {label} in {CHUNK // MIB} MiB PATCHes MiB/s {[round(v) for v in tus]}, "
-        f"POST /upload MiB/s {[round(v) for v in post]}"
+        f"tus {label} in {CHUNK // MIB} MiB PATCHes MiB/s {[round(v) for v in speed['tus']]}, "
+        f"POST /upload MiB/s {[round(v) for v in speed['post']]}, "
+        f"curl straight to S3 MiB/s {[round(v) for v in speed['curl']]}"
+    )
+    out.note(
+        f"API CPU s per GiB: tus {[round(v, 2) for v in cpu['tus']]}, POST /upload {[round(v, 2) for v in cpu['post']]}"
     )
     out.add(
         f"tus {label}: throughput ratio tus/POST /upload",
-        f"{ratio:.2f} ({median(tus):.0f} vs {median(post):.0f} MiB/s)",
+        f"{ratio:.2f} ({tus:.0f} vs {post:.0f} MiB/s)",
         f">= {RATIO_TARGET}",
         ratio >= RATIO_TARGET,
     )
+    reference(out, f"tus {label}", straight, {"tus": tus, "POST /upload": post})
     stack.wait_idle()
     extra = resend_after_cut(stack, path)
     out.add(
@@ -169,3 +191,4 @@ def run(stack: Stack, size: int, rounds: int, out: Outcome) -> None:
         f"tus: API peak RSS, four concurrent {label} uploads", f"{peak / MIB:.0f} MiB", "< 150 MiB", peak < RSS_LIMIT
     )
     path.unlink()
+    sha_state.run(min(size, 256 * MIB), rounds, CHUNK, out)

@@ -128,6 +128,13 @@ def controls(stack: Stack, rounds: int, out: Outcome, label: str, direct: float,
     out.add(f"{label}, control: curl through a bare TCP relay / direct",
             f"{median(relayed) / direct:.2f} ({median(relayed):.0f} vs {direct:.0f} MiB/s; curl straight to S3 "
             f"{median(straight):.0f}; Depot {depot:.0f}, {depot / median(relayed):.2f} of the relay)")
+    reference(out, label, median(straight), {"Depot": depot, "direct": direct, "relay": median(relayed)})
+
+
+def reference(out: Outcome, label: str, straight: float, others: dict[str, float]) -> None:
+    """The reference line of a streaming scenario: curl straight to S3, the limit on this machine."""
+    shares = ", ".join(f"{name} {value / straight:.2f}" for name, value in others.items())
+    out.add(f"{label}: reference, curl straight to S3", f"{straight:.0f} MiB/s; of it: {shares}")
 
 
 def run_fields_after(stack: Stack, size: int, out: Outcome) -> None:

@@ -3,13 +3,13 @@ final key, state lives in Redis (``tus_state``), and completion is the same
 ``FileStore.finish_upload`` commit as POST /upload (design rule 9: an extension, not a
 new pathway).
 
-A PATCH body is streamed (``tus_write``): whenever one part's worth is buffered it is
-sent as the next part while the following bytes arrive, and (without a checksum) the
-progress is saved as soon as the part is in S3, so a cut connection or a killed process
-loses at most the bytes not yet in a saved part. What is
-left at the end of a request (less than a part) is the tail, kept in the Redis hash; the
-next PATCH starts its buffer with it. Part numbers follow the saved ETag list, so a
-part sent by a request that later failed is simply overwritten by the next one.
+A PATCH body goes into S3 parts as it arrives (``tus_write``): a body of known length
+that reaches S3's 5 MiB part minimum is streamed into parts sized to leave nothing over;
+(without a checksum) the progress is saved as soon as each part is in S3, so a cut
+connection or a killed process loses at most the part being sent. What a smaller body
+leaves (less than 5 MiB, or less than a part for a body of unknown length) is the tail,
+kept in the Redis hash; the next PATCH sends it first. Part numbers follow the saved ETag
+list, so a part sent by a request that later failed is simply overwritten by the next one.
 
 Opened by ``service.wiring`` (``Clients.tus``) with the process's S3 store and a binary-safe
 Redis client of its own (the shared one decodes every answer as text)."""
@@ -37,6 +37,7 @@ class Chunk:
 
     body: AsyncIterator[bytes]
     checksum: tuple[str, bytes] | None = None
+    size: int | None = None  # Content-Length, when the client sent one
 
 
 class TusStore:
@@ -92,6 +93,21 @@ class TusStore:
         return upload
 
     @asynccontextmanager
+    async def writing(self, upload_id: str, owner: str) -> AsyncIterator[tuple[str, TusUpload]]:
+        """The caller's upload, locked and loaded in one Redis round trip (a PATCH's way in): 404 for
+        a missing, expired or someone else's upload (locked or not), 423 while another request writes."""
+        token, upload = await self.state.lock_load(upload_id)
+        try:
+            if upload is None or upload.owner != owner or upload.expires <= time.time():
+                raise NotFound("no such upload")
+            if token is None:
+                raise Locked("another request is writing this upload; retry later")
+            yield token, upload
+        finally:
+            if token is not None:
+                await self.state.unlock(upload_id, token)
+
+    @asynccontextmanager
     async def locked(self, upload_id: str) -> AsyncIterator[str]:
         token = await self.state.lock(upload_id)
         if token is None:
@@ -117,13 +133,20 @@ class TusStore:
 
     async def write(self, upload: TusUpload, token: str, chunk: Chunk) -> None:
         """Append one PATCH body at ``upload.offset``; ``upload`` is updated to what was saved."""
-        await PatchWriter(self, upload, token, chunk.checksum).run(chunk.body)
+        await PatchWriter(self, upload, token, chunk.checksum, chunk.size).run(chunk.body)
 
-    async def put_part(self, upload: TusUpload, number: int, data: bytes) -> str:
+    async def start_multipart(self, upload: TusUpload) -> None:
         if not upload.upload_id:
             upload.upload_id = await self.parts.start(upload.bucket, upload.key, upload.content_type)
             await self.state.set_upload_id(upload.id, upload.upload_id)  # cleanup must find it
+
+    async def put_part(self, upload: TusUpload, number: int, data: bytes) -> str:
+        await self.start_multipart(upload)
         return await self.parts.put_part(upload.bucket, upload.key, upload.upload_id, number, data)
+
+    async def stream_part(self, upload: TusUpload, number: int, size: int, chunks: AsyncIterator[bytes]) -> str:
+        """Part ``number`` sent as its ``size`` bytes arrive (``start_multipart`` first)."""
+        return await self.parts.put_part_stream(upload.bucket, upload.key, upload.upload_id, number, size, chunks)
 
     async def commit(
         self, upload: TusUpload, token: str, offset: int, sha: bytes, tail: bytes, etags: list[str]

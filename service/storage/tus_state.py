@@ -24,6 +24,15 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
 return 1
 """
+# KEYS: state, lock. ARGV: token, lock ms. false: no upload; {0, owner, expires}: locked by another
+# request; {1, hash}: the lock is ours and this is the state (one round trip instead of three).
+_LOCK_LOAD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {0, redis.call('HGET', KEYS[1], 'owner'), redis.call('HGET', KEYS[1], 'expires')}
+end
+return {1, redis.call('HGETALL', KEYS[1])}
+"""
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -83,6 +92,11 @@ class TusUpload:
             result=s.get("result", ""),
         )
 
+    @classmethod
+    def partial(cls, owner: str, expires: float) -> "TusUpload":
+        """Just who owns an upload and until when (what a refused lock reports)."""
+        return cls("", owner, None, 0, expires, {}, "", "", "", "", "")
+
 
 LIGHT_FIELDS = [f.name for f in fields(TusUpload) if f.name != "tail"]
 
@@ -95,6 +109,7 @@ class TusState:
         self.schedule = f"{prefix}tus:expiry"
         self._save = client.register_script(_SAVE)
         self._unlock = client.register_script(_UNLOCK)
+        self._lock_load = client.register_script(_LOCK_LOAD)
 
     def _key(self, upload_id: str) -> str:
         return f"{self.prefix}tus:{upload_id}"
@@ -125,6 +140,22 @@ class TusState:
         async with translate_errors("lock upload"):
             taken = await self.client.set(self._lock(upload_id), token, nx=True, px=self.lock_ms)
         return token if taken else None
+
+    async def lock_load(self, upload_id: str) -> tuple[str | None, TusUpload | None]:
+        """Lock and load in one step: (token, state) if the lock was free; (None, owner and expiry
+        only) if another request holds it; (None, None) if there is no such upload."""
+        token = secrets.token_hex(8)
+        async with translate_errors("lock upload"):
+            answer = await self._lock_load(
+                keys=[self._key(upload_id), self._lock(upload_id)], args=[token, self.lock_ms]
+            )
+        if not answer:
+            return None, None
+        if answer[0] == 0:
+            owner, expires = (v.decode() if v is not None else "" for v in answer[1:3])
+            return None, TusUpload.partial(owner, float(expires or 0))
+        flat = answer[1]
+        return token, TusUpload.parse(dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def unlock(self, upload_id: str, token: str) -> None:
         async with translate_errors("unlock upload"):

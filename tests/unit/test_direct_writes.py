@@ -11,7 +11,7 @@ from aiohttp import web
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from service.errors import Conflict, DependencyDown, DepotError
+from service.errors import Conflict, DependencyDown, DepotError, NotFound
 from service.storage.objects._common import translate_errors
 from service.storage.objects._direct import DirectWrites
 
@@ -95,3 +95,53 @@ def test_refusals_are_not_retried_and_map_to_depot_errors(status: int, code: str
         asyncio.run(put_against([error(status, code)], seen, create=True))
     assert len(seen) == 1
     assert type(caught.value) is raised
+
+
+async def stream_against(answer: web.Response, seen: list[dict[str, Any]], pieces: list[bytes]) -> str:
+    """A streamed UploadPart against the scripted server; returns the ETag it got."""
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append({"path": request.path, "query": dict(request.query), "headers": dict(request.headers),
+                     "body": await request.read()})
+        return answer
+
+    async def chunks():
+        for piece in pieces:
+            await asyncio.sleep(0)  # the bytes arrive one by one, as from a client
+            yield piece
+
+    app = web.Application()
+    app.router.add_put("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    writes = DirectWrites(fake_client(f"http://127.0.0.1:{port}"), FrozenCredentials(), aiohttp.ClientTimeout(total=5))
+    try:
+        async with translate_errors("upload part"):
+            return await writes.put_part_stream("bucket", "cat/a.bin", "up id", 7, sum(map(len, pieces)), chunks())
+    finally:
+        await writes.close()
+        await runner.cleanup()
+
+
+def test_a_streamed_part_sends_its_pieces_with_a_known_length() -> None:
+    seen: list[dict[str, Any]] = []
+    pieces = [b"a" * 1000, b"b" * 70_000, b"c"]
+    etag = asyncio.run(stream_against(web.Response(status=200, headers={"ETag": '"abc"'}), seen, pieces))
+    assert etag == '"abc"'
+    (request,) = seen
+    assert request["path"] == "/bucket/cat/a.bin" and request["query"] == {"partNumber": "7", "uploadId": "up id"}
+    assert request["body"] == b"".join(pieces)
+    headers = request["headers"]
+    assert headers["Content-Length"] == "71001" and "Transfer-Encoding" not in headers  # no chunked encoding
+    assert headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"  # the body is never hashed to sign it
+    assert "content-length" in headers["Authorization"]
+
+
+def test_a_streamed_part_refused_is_not_retried() -> None:
+    seen: list[dict[str, Any]] = []
+    with pytest.raises(NotFound):
+        asyncio.run(stream_against(error(404, "NoSuchUpload"), seen, [b"x" * 10]))
+    assert len(seen) == 1

@@ -179,16 +179,17 @@ class TusController(Controller):
     ) -> Response[None]:
         """Append a chunk at ``Upload-Offset`` (optionally with ``Upload-Checksum``); the chunk that
         completes the upload commits the file, named in the ``Depot-File-Path`` header."""
-        upload = await self._get(request, tus, upload_id)
-        if not self._body_type(request, required=True):
-            raise UnsupportedMediaType(f"Content-Type must be {OFFSET_TYPE}")
-        offset = parse_number(header(request, "upload-offset"), "Upload-Offset")
-        if offset is None:
-            raise InvalidInput("Upload-Offset is required")
-        checksum = parse_checksum(header(request, "upload-checksum"))
-        length = parse_number(header(request, "upload-length"), "Upload-Length")
-        async with tus.locked(upload.id) as token:
-            upload = await self._get(request, tus, upload_id, tail=True)  # as it is now that the lock is ours
+        check_version(request)
+        if not valid_id(upload_id):
+            raise NotFound("no such upload")
+        async with tus.writing(upload_id, owner_of(request)) as (token, upload):
+            if not self._body_type(request, required=True):
+                raise UnsupportedMediaType(f"Content-Type must be {OFFSET_TYPE}")
+            offset = parse_number(header(request, "upload-offset"), "Upload-Offset")
+            if offset is None:
+                raise InvalidInput("Upload-Offset is required")
+            checksum = parse_checksum(header(request, "upload-checksum"))
+            length = parse_number(header(request, "upload-length"), "Upload-Length")
             if offset != upload.offset:
                 raise Conflict(f"Upload-Offset is {offset} but the upload is at {upload.offset}")
             if not upload.result:
@@ -249,7 +250,7 @@ class TusController(Controller):
             raise TooLarge(f"body goes past Upload-Length ({upload.length} bytes)")
         if with_body:
             try:
-                await tus.write(upload, token, Chunk(request.stream(), checksum))
+                await tus.write(upload, token, Chunk(request.stream(), checksum, announced))
             except InvalidInput:  # its first bytes are not what its name says: it can never succeed
                 await tus.remove(upload)
                 raise

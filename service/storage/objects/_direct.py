@@ -4,11 +4,15 @@ Through aiobotocore a 4 KiB PutObject costs about 0.97 ms of CPU (the S3 endpoin
 evaluated again for every key, the user-agent string is rebuilt, a dozen hooks run); signed
 with botocore's own SigV4 signer and sent directly it costs about 0.24 ms. Every upload makes
 two such writes (the small file or nothing, and its manifest), so on the small-upload path
-this is most of the API's CPU (bench/results.md). Everything else stays on the SDK."""
+this is most of the API's CPU (bench/results.md). Everything else stays on the SDK.
+
+The same path streams a resumable upload's part (``put_part_stream``): its length is known
+before its bytes are, which the SDK cannot send without holding the whole part first."""
 
 import asyncio
 import random
 import re
+from collections.abc import AsyncIterable
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -58,7 +62,7 @@ class DirectWrites:
             headers["x-amz-tagging"] = urlencode(tags)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                status, body = await self._send(url, data, headers)
+                status, body, _ = await self._send(url, data, headers)
             except (TimeoutError, aiohttp.ClientError):
                 if attempt == MAX_ATTEMPTS:
                     raise
@@ -71,12 +75,30 @@ class DirectWrites:
                     raise error
             await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # jittered backoff
 
-    async def _send(self, url: str, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        request = AWSRequest("PUT", url, data=data, headers=headers)
+    async def put_part_stream(
+        self, bucket: str, key: str, upload_id: str, number: int, size: int, chunks: AsyncIterable[bytes]
+    ) -> str:
+        """UploadPart whose body is sent as ``chunks`` yield it (exactly ``size`` bytes); returns the
+        ETag. No retry: the bytes are gone once sent, so a failure is the caller's to report."""
+        query = urlencode({"partNumber": number, "uploadId": upload_id})
+        url = f"{self.endpoint}/{bucket}/{quote(key, safe='/~')}?{query}"
+        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        status, body, etag = await self._send(url, chunks, headers, signed_body=b"")
+        if status >= 300:
+            code = _CODE.search(body)
+            raise S3Refused(code.group(1).decode() if code else str(status), status)
+        return etag
+
+    async def _send(
+        self, url: str, data: Any, headers: dict[str, str], signed_body: bytes | None = None
+    ) -> tuple[int, bytes, str]:
+        """One signed PUT; ``signed_body`` stands in for a streamed body when signing (its hash is
+        never computed: payload signing is off, see ObjectStore.open)."""
+        request = AWSRequest("PUT", url, data=data if signed_body is None else signed_body, headers=headers)
         request.context["client_config"] = self.config  # honours payload_signing_enabled
         if self.credentials is None:
             raise NoCredentialsError()  # as the SDK client would, on use rather than at start-up
         frozen = await self.credentials.get_frozen_credentials()
         S3SigV4Auth(frozen, "s3", self.region).add_auth(request)
         async with self.http.put(url, data=data, headers=dict(request.headers.items())) as response:
-            return response.status, await response.read()
+            return response.status, await response.read(), response.headers.get("ETag", "")

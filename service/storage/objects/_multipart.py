@@ -2,8 +2,10 @@
 
 ``ObjectWriter`` owns a multipart upload for the life of one request; a tus upload's
 parts arrive over many requests and processes, so its caller keeps the upload id and the
-part ETags (in Redis) and calls these one at a time."""
+part ETags (in Redis) and calls these one at a time. A part can also be streamed: sent
+while its bytes arrive, when its size is known before them (``put_part_stream``)."""
 
+from collections.abc import AsyncIterable
 from typing import Any
 
 from service.errors import Conflict, NotFound
@@ -11,8 +13,9 @@ from service.storage.objects._common import translate_errors
 
 
 class MultipartUploads:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, direct: Any) -> None:
         self.client = client
+        self.direct = direct  # DirectWrites: the streamed parts
 
     async def start(self, bucket: str, key: str, content_type: str) -> str:
         async with translate_errors(f"start upload of {key}"):
@@ -26,6 +29,13 @@ class MultipartUploads:
                 Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
             )
         return response["ETag"]
+
+    async def put_part_stream(
+        self, bucket: str, key: str, upload_id: str, number: int, size: int, chunks: AsyncIterable[bytes]
+    ) -> str:
+        """Upload part ``number`` from ``chunks`` (exactly ``size`` bytes) as they come; returns its ETag."""
+        async with translate_errors(f"upload part {number} of {key}"):
+            return await self.direct.put_part_stream(bucket, key, upload_id, number, size, chunks)
 
     async def complete(self, bucket: str, key: str, upload_id: str, etags: list[str]) -> None:
         """Make the object from the listed parts (others are dropped); never overwrites (409)."""

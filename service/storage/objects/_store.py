@@ -59,7 +59,7 @@ class ObjectStore:
 
     def multipart(self) -> MultipartUploads:
         """Multipart uploads driven part by part across requests (resumable uploads)."""
-        return MultipartUploads(self.client)
+        return MultipartUploads(self.client, self.direct)
 
     async def ensure_buckets(self, names: list[str]) -> None:
         """Create missing buckets (start-up); existing ones are left as they are."""
