@@ -1,0 +1,92 @@
+"""The index's compact entries: what a list page shows, packed with msgpack, nothing else.
+
+An entry is ``[status, size, raw SHA-256, score, original name, description, error, content type,
+upload time]``: the first four at fixed places for the Lua scripts (``index_lua``); the content
+type and upload time only when they differ from what the name and the score give (they never do
+for files Depot stored). The path is the field itself (``<purpose digit><category digit><name>``).
+Everything else (user metadata, the parser's summary) stays in the manifest in S3."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgpack
+
+from service.domain.categories import Category, Purpose, content_type_for
+from service.domain.naming import file_path, parse_file_path
+from service.domain.records import FileRecord, Status, format_time, time_score
+
+PURPOSES, CATEGORIES, STATUSES = list(Purpose), list(Category), list(Status)
+
+
+def field_of(purpose: Purpose, category: Category, name: str) -> str:
+    return f"{PURPOSES.index(purpose)}{CATEGORIES.index(category)}{name}"
+
+
+def field_of_path(path: str) -> str:
+    return field_of(*parse_file_path(path))
+
+
+def path_of(field: str) -> str:
+    return file_path(PURPOSES[int(field[0])], CATEGORIES[int(field[1])], field[2:])
+
+
+def group_of(purpose: Purpose, category: Category) -> str:
+    """The stats counters' group of a file."""
+    return f"{purpose.value}:{category.value}"
+
+
+def time_of(score: int) -> str:
+    return format_time(datetime.fromtimestamp(score // 1_000_000, UTC).replace(microsecond=score % 1_000_000))
+
+
+def pack(record: FileRecord) -> bytes:
+    score = time_score(record.uploaded_at)
+    return msgpack.packb(
+        [
+            STATUSES.index(record.status),
+            record.size,
+            bytes.fromhex(record.hash),
+            score,
+            record.original_filename,
+            record.description,
+            record.error,
+            None if record.content_type == content_type_for(record.original_filename) else record.content_type,
+            None if time_of(score) == record.uploaded_at else record.uploaded_at,
+        ],
+        use_bin_type=False,
+    )  # Redis's Lua cmsgpack reads no bin type: the digest is a raw string
+
+
+def entry_args(prefix: str, record: FileRecord) -> list[Any]:
+    """ARGV 1..8 of the scripts' ``put`` for ``record``."""
+    return [
+        prefix,
+        field_of(record.purpose, record.category, record.filename),
+        pack(record),
+        time_score(record.uploaded_at),
+        STATUSES.index(record.status),
+        record.size,
+        bytes.fromhex(record.hash),
+        group_of(record.purpose, record.category),
+    ]
+
+
+def unpack(field: str, raw: bytes) -> dict[str, Any]:
+    """The list view (``FileRecord.list_view``) of a packed entry."""
+    status, size, digest, score, *texts = msgpack.unpackb(raw, raw=True)
+    original, description, error, content_type, uploaded_at = (t.decode() if t is not None else None for t in texts)
+    purpose, category, name = PURPOSES[int(field[0])], CATEGORIES[int(field[1])], field[2:]
+    return {
+        "path": file_path(purpose, category, name),
+        "filename": name,
+        "original_filename": original,
+        "purpose": purpose.value,
+        "category": category.value,
+        "size": size,
+        "hash": digest.hex(),
+        "content_type": content_type or content_type_for(original),
+        "uploaded_at": uploaded_at or time_of(score),
+        "description": description,
+        "status": STATUSES[status].value,
+        "error": error,
+    }

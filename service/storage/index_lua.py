@@ -1,0 +1,241 @@
+"""The index's Lua scripts: every write and read of one file runs as one atomic step.
+
+Layout (``P`` is the Redis prefix, ``G`` the live generation, ``GET P.."gen"``, "0" if unset):
+
+- ``P ix G :e:<n>``: a small hash, bucket ``n`` of 65,521 (a hash of the file's field), so each
+  stays listpack-encoded; field ``<purpose digit><category digit><saved name>``, value the packed
+  list entry (``index_codec``: status, size, SHA-256, score first, for these scripts);
+- ``P ix G :o:<p><c>``: one sorted set per purpose and category, member the saved name, score the
+  upload time in microseconds; ``P ix G :s:<status><p><c>``: the same, split by status;
+- ``P ix G :h:<p><hex4>``: the duplicate lookup, field the raw SHA-256, value the ``<c><name>`` of
+  the files holding it, oldest first, one a line;
+- ``P ix G :n``: the counters of ``/stats``.
+
+While ``depot reindex`` builds generation ``GET P.."next"``, every write goes to both generations,
+so the switch (one ``SET``) loses nothing; deletes remove from both and their tombstone stops the
+rebuild from adding the file back. Keys are derived inside the scripts from the generation, so a
+reader never mixes two generations (Depot runs on a single Redis, not Redis Cluster)."""
+
+COMMON = """
+local P = ARGV[1]
+local function base(g) return P .. 'ix' .. g .. ':' end
+local function live() return redis.call('GET', P .. 'gen') or '0' end
+local function bucket(s)
+  local h = 0
+  for i = 1, #s do h = (h * 31 + string.byte(s, i)) % 65521 end
+  return h
+end
+local function ekey(b, field) return b .. 'e:' .. bucket(field) end
+local function hkey(b, field, digest)
+  return b .. 'h:' .. string.sub(field, 1, 1) .. string.format('%02x%02x', string.byte(digest, 1), string.byte(digest, 2))
+end
+local function split(s)
+  local out = {}
+  for item in string.gmatch(s, '[^\\n]+') do out[#out + 1] = item end
+  return out
+end
+-- the duplicate lookup of a digest: insert an item in upload order / remove it
+local function link(b, field, digest, score)
+  local key, item = hkey(b, field, digest), string.sub(field, 2)
+  local items = split(redis.call('HGET', key, digest) or '')
+  local at = #items + 1
+  for i, other in ipairs(items) do
+    local s = redis.call('ZSCORE', b .. 'o:' .. string.sub(field, 1, 1) .. string.sub(other, 1, 1), string.sub(other, 2))
+    if s and tonumber(s) > score then at = i break end
+  end
+  table.insert(items, at, item)
+  redis.call('HSET', key, digest, table.concat(items, '\\n'))
+end
+local function unlink(b, field, digest)
+  local key, item = hkey(b, field, digest), string.sub(field, 2)
+  local items, kept = split(redis.call('HGET', key, digest) or ''), {}
+  for _, other in ipairs(items) do if other ~= item then kept[#kept + 1] = other end end
+  if #kept == 0 then redis.call('HDEL', key, digest) else redis.call('HSET', key, digest, table.concat(kept, '\\n')) end
+end
+local function first(b, field, digest)
+  local raw = redis.call('HGET', hkey(b, field, digest), digest)
+  if not raw then return '' end
+  return string.sub(field, 1, 1) .. split(raw)[1]
+end
+-- ARGV: 2 field, 3 packed entry, 4 score, 5 status digit, 6 size, 7 raw SHA-256, 8 stats group
+local function put(b)
+  local field, score = ARGV[2], tonumber(ARGV[4])
+  local ek = ekey(b, field)
+  if redis.call('HEXISTS', ek, field) == 1 then return 0 end
+  local pc, name = string.sub(field, 1, 2), string.sub(field, 3)
+  redis.call('HSET', ek, field, ARGV[3])
+  redis.call('ZADD', b .. 'o:' .. pc, ARGV[4], name)
+  redis.call('ZADD', b .. 's:' .. ARGV[5] .. pc, ARGV[4], name)
+  redis.call('HINCRBY', b .. 'n', ARGV[8] .. ':count', 1)
+  redis.call('HINCRBY', b .. 'n', ARGV[8] .. ':size', ARGV[6])
+  link(b, field, ARGV[7], score)
+  return 1
+end
+-- remove one file from generation b: true when it was there
+local function drop(b, field, group)
+  local ek = ekey(b, field)
+  local raw = redis.call('HGET', ek, field)
+  if not raw then return false end
+  local e = cmsgpack.unpack(raw)
+  local pc, name = string.sub(field, 1, 2), string.sub(field, 3)
+  unlink(b, field, e[3])
+  redis.call('HDEL', ek, field)
+  redis.call('ZREM', b .. 'o:' .. pc, name)
+  redis.call('ZREM', b .. 's:' .. e[1] .. pc, name)
+  redis.call('HINCRBY', b .. 'n', group .. ':count', -1)
+  redis.call('HINCRBY', b .. 'n', group .. ':size', -e[2])
+  return true
+end
+"""
+
+# KEYS[1] the tombstone, KEYS[2] the event stream (optional); ARGV 2..8 as ``put``, 9 reject
+# duplicates ('1'), 10..12 the event (max length, type, data).
+ADD = (
+    COMMON
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-2, '', ''} end
+local b, nxt = base(live()), redis.call('GET', P .. 'next')
+local field = ARGV[2]
+if redis.call('HEXISTS', ekey(b, field), field) == 1 then
+  if nxt then put(base(nxt)) end
+  return {0, '', ''}
+end
+local twin = first(b, field, ARGV[7])
+if ARGV[9] == '1' and twin ~= '' then return {-1, twin, ''} end
+put(b)
+if nxt then put(base(nxt)) end
+local id = ''
+if KEYS[2] then id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[10], '*', 'type', ARGV[11], 'data', ARGV[12]) end
+return {1, twin, id}
+"""
+)
+
+# A rebuild's add to the generation it builds (ARGV 9): refused for a buried file or a stale build.
+REBUILD_ADD = (
+    COMMON
+    + """
+if redis.call('GET', P .. 'next') ~= ARGV[9] then return redis.error_reply('rebuild superseded') end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+return put(base(ARGV[9]))
+"""
+)
+
+# Move a file to a new status (ARGV as ``put``); the generation being built gets the file if it
+# does not hold it yet, since the rebuild may have read the manifest before this change.
+STATUS = (
+    COMMON
+    + """
+local b, nxt = base(live()), redis.call('GET', P .. 'next')
+local field = ARGV[2]
+local function move(g)
+  local ek = ekey(g, field)
+  local raw = redis.call('HGET', ek, field)
+  if not raw then return 0 end
+  local e = cmsgpack.unpack(raw)
+  local pc, name = string.sub(field, 1, 2), string.sub(field, 3)
+  redis.call('ZREM', g .. 's:' .. e[1] .. pc, name)
+  redis.call('ZADD', g .. 's:' .. ARGV[5] .. pc, ARGV[4], name)
+  redis.call('HSET', ek, field, ARGV[3])
+  return 1
+end
+if move(b) == 0 then return 0 end
+if nxt and move(base(nxt)) == 0 then put(base(nxt)) end
+return 1
+"""
+)
+
+# A DELETE's claim (tombstones.py) and the removal from every generation, in one step: exactly one
+# of concurrent DELETEs wins, and neither a background write nor a rebuild indexes the file again.
+# KEYS[1] the tombstone; ARGV 2 field, 3 stats group, 4 tombstone TTL, 5 lease.
+CLAIM_DELETE = """
+local taken = claim(KEYS[1], '', ARGV[4], ARGV[5])
+if not taken then return false end
+local nxt = redis.call('GET', P .. 'next')
+if nxt then drop(base(nxt), ARGV[2], ARGV[3]) end
+if drop(base(live()), ARGV[2], ARGV[3]) then return 'indexed' end
+return taken
+"""
+
+# One list page over the sorted sets ARGV[4..] (each ``o:<p><c>`` or ``s:<st><p><c>``), newest
+# first: their union ordered by (score, name) descending, without materialising it. The score at
+# rank ``offset`` is found by bisection on ZCOUNT (O(sets × log N × 50)), then each set gives at
+# most ``skip + limit`` members from there. Returns {total, field, entry, score, ...}.
+PAGE = (
+    COMMON
+    + """
+local b = base(live())
+local limit, offset = tonumber(ARGV[2]), tonumber(ARGV[3])
+local sets, total = {}, 0
+for i = 4, #ARGV do
+  sets[#sets + 1] = {b .. ARGV[i], string.sub(ARGV[i], -2)}
+  total = total + redis.call('ZCARD', b .. ARGV[i])
+end
+if offset >= total or limit <= 0 then return {total} end
+local function above(x)
+  local n, bound = 0, '(' .. string.format('%.0f', x)
+  for _, s in ipairs(sets) do n = n + redis.call('ZCOUNT', s[1], bound, '+inf') end
+  return n
+end
+local top, skip = '+inf', offset
+if offset > 0 then
+  local lo, hi = nil, nil
+  for _, s in ipairs(sets) do
+    local a = redis.call('ZRANGE', s[1], 0, 0, 'WITHSCORES')
+    local z = redis.call('ZREVRANGE', s[1], 0, 0, 'WITHSCORES')
+    if a[2] and (not lo or tonumber(a[2]) < lo) then lo = tonumber(a[2]) end
+    if z[2] and (not hi or tonumber(z[2]) > hi) then hi = tonumber(z[2]) end
+  end
+  while lo < hi do  -- the smallest score with at most ``offset`` members above it
+    local mid = math.floor((lo + hi) / 2)
+    if above(mid) <= offset then hi = mid else lo = mid + 1 end
+  end
+  top, skip = string.format('%.0f', lo), offset - above(lo)
+end
+local found = {}
+for _, s in ipairs(sets) do
+  local got = redis.call('ZREVRANGEBYSCORE', s[1], top, '-inf', 'WITHSCORES', 'LIMIT', 0, skip + limit)
+  for i = 1, #got, 2 do found[#found + 1] = {got[i], tonumber(got[i + 1]), got[i + 1], s[2]} end
+end
+table.sort(found, function(x, y)
+  if x[2] ~= y[2] then return x[2] > y[2] end
+  return x[1] > y[1]
+end)
+local out = {total}
+for i = skip + 1, math.min(#found, skip + limit) do
+  local f = found[i]
+  local field = f[4] .. f[1]
+  local raw = redis.call('HGET', ekey(b, field), field)
+  if raw then out[#out + 1] = field; out[#out + 1] = raw; out[#out + 1] = f[3] end
+end
+return out
+"""
+)
+
+# Reads of the live generation: one entry (ARGV 2 field), the oldest holder of a digest (ARGV 2 a
+# field of the purpose, 3 the raw digest), the counters, and its name (for paged scans).
+GET = COMMON + "local b = base(live()) return redis.call('HGET', ekey(b, ARGV[2]), ARGV[2])"
+FIRST = COMMON + "return first(base(live()), ARGV[2], ARGV[3])"
+STATS = COMMON + "return redis.call('HGETALL', base(live()) .. 'n')"
+LIVE = COMMON + "return base(live())"
+
+# Rebuild: start generation ARGV[2] (returns the base of an abandoned build to clear), and switch
+# to it once complete (returns the base of the old generation, now unreachable, to clear).
+BEGIN = (
+    COMMON
+    + """
+local old = redis.call('GET', P .. 'next')
+redis.call('SET', P .. 'next', ARGV[2])
+if old then return base(old) end
+return false
+"""
+)
+SWITCH = (
+    COMMON
+    + """
+if redis.call('GET', P .. 'next') ~= ARGV[2] then return redis.error_reply('rebuild superseded') end
+local old = live()
+redis.call('SET', P .. 'gen', ARGV[2])
+redis.call('DEL', P .. 'next')
+return base(old)
+"""
+)
