@@ -2,7 +2,7 @@
 
 S3 manifests are the truth; this index is derived from them and ``rebuild`` recreates it
 exactly. It keeps only what list pages, filters, stats and the duplicate lookup need, packed
-small (``index_codec``, about 400 B a file instead of 2.5 KB; bench/results.md). Every write
+small (``index_codec``; about 500 B a file instead of 2.5 KB: bench/results.md). Every write
 runs as one Lua script (``index_lua``), so each is atomic and idempotent: a retried add or a
 double delete never skews the counters, and each checks the file's tombstone."""
 
@@ -51,17 +51,15 @@ class Index:
     def __init__(self, client: redis.Redis, prefix: str = "depot:") -> None:
         self.client = client
         self.prefix = prefix
-        self._add = client.register_script(lua.ADD)
-        self._rebuild_add = client.register_script(lua.REBUILD_ADD)
-        self._claim_delete = client.register_script(CLAIM_LUA + lua.COMMON + lua.CLAIM_DELETE)
-        self._status = client.register_script(lua.STATUS)
-        self._page = client.register_script(lua.PAGE)
-        self._get = client.register_script(lua.GET)
-        self._first = client.register_script(lua.FIRST)
-        self._stats = client.register_script(lua.STATS)
-        self._live = client.register_script(lua.LIVE)
-        self._begin = client.register_script(lua.BEGIN)
-        self._switch = client.register_script(lua.SWITCH)
+
+        def script(body: str, head: str = "") -> Any:
+            return client.register_script(head + lua.COMMON + body)
+
+        self._add, self._rebuild_add, self._status = script(lua.ADD), script(lua.REBUILD_ADD), script(lua.STATUS)
+        self._claim_delete = script(lua.CLAIM_DELETE, CLAIM_LUA)
+        self._page, self._get, self._first = script(lua.PAGE), script(lua.GET), script(lua.FIRST)
+        self._stats, self._live = script(lua.STATS), script(lua.LIVE)
+        self._begin, self._switch = script(lua.BEGIN), script(lua.SWITCH)
         self.tombstones = Tombstones(client)
 
     @classmethod
@@ -161,26 +159,31 @@ class Index:
         """The list entry of one file, if indexed."""
         field = field_of_path(path)
         async with translate_errors("read index"):
-            raw = await self._raw(self._get, [self.prefix, field])
-        return unpack(field, raw) if raw else None
+            found = await self._raw(self._get, [self.prefix, field])
+        return unpack(field[:2], *found) if found else None
 
     async def page(
-        self, purpose: Purpose | None, category: Category | None, limit: int, offset: int,
+        self,
+        purpose: Purpose | None,
+        category: Category | None,
+        limit: int,
+        offset: int,
         status: Status | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """(total, entries) of one page, newest first."""
         kind = "o:" if status is None else f"s:{STATUSES.index(status)}"
         sets = [
             f"{kind}{p}{c}"
-            for p, one in enumerate(PURPOSES) if purpose in (None, one)
-            for c, two in enumerate(CATEGORIES) if category in (None, two)
+            for p, one in enumerate(PURPOSES)
+            if purpose in (None, one)
+            for c, two in enumerate(CATEGORIES)
+            if category in (None, two)
         ]
         async with translate_errors("list files"):
             answer = await self._raw(self._page, [self.prefix, limit, offset, *sets])
         entries = []
         for i in range(1, len(answer), 3):
-            field = answer[i].decode()
-            entries.append(unpack(field, answer[i + 1]))
+            entries.append(unpack(answer[i].decode(), answer[i + 1], answer[i + 2]))
         return int(answer[0]), entries
 
     async def stats(self, only: Purpose | None = None) -> dict[str, Any]:
@@ -251,15 +254,16 @@ def build_stats(counters: dict[str, str], only: Purpose | None = None) -> dict[s
     Both purposes are always present (zero when empty) so clients can index them;
     categories appear once they hold a file. With ``only`` (a purpose-bound API key) the
     other purpose counts as empty: zeroed, and left out of the totals and categories."""
-    by_purpose: dict[str, Any] = {
-        p.value: {"count": 0, "size": 0, "by_category": {}} for p in Purpose
-    }
+    by_purpose: dict[str, Any] = {p.value: {"count": 0, "size": 0, "by_category": {}} for p in Purpose}
     by_category: dict[str, dict[str, int]] = {}
     for field, raw in sorted(counters.items()):
         purpose, category, kind = field.split(":")
         value = int(raw)
-        if purpose not in by_purpose or (only is not None and purpose != only.value) or (
-                kind == "count" and value == 0):
+        if (
+            purpose not in by_purpose
+            or (only is not None and purpose != only.value)
+            or (kind == "count" and value == 0)
+        ):
             continue
         if kind == "size" and int(counters.get(f"{purpose}:{category}:count", 0)) == 0:
             continue

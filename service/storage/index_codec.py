@@ -1,10 +1,11 @@
-"""The index's compact entries: what a list page shows, packed with msgpack, nothing else.
+"""The index's compact entries: what a list page shows, packed small, nothing else.
 
-An entry is ``[status, size, raw SHA-256, score, original name, description, error, content type,
-upload time]``: the first four at fixed places for the Lua scripts (``index_lua``); the content
-type and upload time only when they differ from what the name and the score give (they never do
-for files Depot stored). The path is the field itself (``<purpose digit><category digit><name>``).
-Everything else (user metadata, the parser's summary) stays in the manifest in S3."""
+A file's member in its purpose+category sorted set is ``<saved name> NUL <msgpack>`` of
+``[status, size, raw SHA-256, original name, description, error, content type, upload time]``:
+the first three at fixed places for the Lua scripts (``index_lua``); the content type and upload
+time only when they differ from what the name and the score give (they never do for files Depot
+stored). Purpose and category are the set's; the score is the upload time. Everything else (user
+metadata, the parser's summary) stays in the manifest in S3."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -41,20 +42,20 @@ def time_of(score: int) -> str:
 
 def pack(record: FileRecord) -> bytes:
     score = time_score(record.uploaded_at)
-    return msgpack.packb(
+    rest = msgpack.packb(
         [
             STATUSES.index(record.status),
             record.size,
             bytes.fromhex(record.hash),
-            score,
             record.original_filename,
             record.description,
             record.error,
             None if record.content_type == content_type_for(record.original_filename) else record.content_type,
             None if time_of(score) == record.uploaded_at else record.uploaded_at,
         ],
-        use_bin_type=False,
-    )  # Redis's Lua cmsgpack reads no bin type: the digest is a raw string
+        use_bin_type=False,  # Redis's Lua cmsgpack reads no bin type: the digest is a raw string
+    )
+    return record.filename.encode() + b"\0" + rest
 
 
 def entry_args(prefix: str, record: FileRecord) -> list[Any]:
@@ -71,21 +72,22 @@ def entry_args(prefix: str, record: FileRecord) -> list[Any]:
     ]
 
 
-def unpack(field: str, raw: bytes) -> dict[str, Any]:
-    """The list view (``FileRecord.list_view``) of a packed entry."""
-    status, size, digest, score, *texts = msgpack.unpackb(raw, raw=True)
+def unpack(pc: str, member: bytes, score: bytes | int) -> dict[str, Any]:
+    """The list view (``FileRecord.list_view``) of a packed member of set ``pc``."""
+    name, _, rest = member.partition(b"\0")
+    status, size, digest, *texts = msgpack.unpackb(rest, raw=True)
     original, description, error, content_type, uploaded_at = (t.decode() if t is not None else None for t in texts)
-    purpose, category, name = PURPOSES[int(field[0])], CATEGORIES[int(field[1])], field[2:]
+    purpose, category, filename = PURPOSES[int(pc[0])], CATEGORIES[int(pc[1])], name.decode()
     return {
-        "path": file_path(purpose, category, name),
-        "filename": name,
+        "path": file_path(purpose, category, filename),
+        "filename": filename,
         "original_filename": original,
         "purpose": purpose.value,
         "category": category.value,
         "size": size,
         "hash": digest.hex(),
         "content_type": content_type or content_type_for(original),
-        "uploaded_at": uploaded_at or time_of(score),
+        "uploaded_at": uploaded_at or time_of(int(score)),
         "description": description,
         "status": STATUSES[status].value,
         "error": error,

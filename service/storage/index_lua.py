@@ -2,11 +2,11 @@
 
 Layout (``P`` is the Redis prefix, ``G`` the live generation, ``GET P.."gen"``, "0" if unset):
 
-- ``P ix G :e:<n>``: a small hash, bucket ``n`` of 65,521 (a hash of the file's field), so each
-  stays listpack-encoded; field ``<purpose digit><category digit><saved name>``, value the packed
-  list entry (``index_codec``: status, size, SHA-256, score first, for these scripts);
-- ``P ix G :o:<p><c>``: one sorted set per purpose and category, member the saved name, score the
-  upload time in microseconds; ``P ix G :s:<status><p><c>``: the same, split by status;
+- ``P ix G :o:<p><c>``: one sorted set per purpose and category digit, score the upload time in
+  microseconds, member the file's list entry: ``<saved name> NUL <msgpack>`` (``index_codec``);
+- ``P ix G :s:<status><p><c>``: the same split by status, member the saved name only;
+- ``P ix G :e:<n>``: the way from a path to its entry: bucket ``n`` of 65,521 (a hash of the
+  field), field ``<p><c><saved name>``, value the score; small enough to stay ziplist-encoded;
 - ``P ix G :h:<p><hex4>``: the duplicate lookup, field the raw SHA-256, value the ``<c><name>`` of
   the files holding it, oldest first, one a line;
 - ``P ix G :n``: the counters of ``/stats``.
@@ -14,7 +14,9 @@ Layout (``P`` is the Redis prefix, ``G`` the live generation, ``GET P.."gen"``, 
 While ``depot reindex`` builds generation ``GET P.."next"``, every write goes to both generations,
 so the switch (one ``SET``) loses nothing; deletes remove from both and their tombstone stops the
 rebuild from adding the file back. Keys are derived inside the scripts from the generation, so a
-reader never mixes two generations (Depot runs on a single Redis, not Redis Cluster)."""
+reader never mixes two generations (Depot runs on a single Redis, not Redis Cluster).
+
+Each constant is a script body; ``index.py`` prepends ``COMMON`` (ARGV[1] is always the prefix)."""
 
 COMMON = """
 local P = ARGV[1]
@@ -34,13 +36,24 @@ local function split(s)
   for item in string.gmatch(s, '[^\\n]+') do out[#out + 1] = item end
   return out
 end
+-- the member of a file in its ``o:`` set, and its score
+local function find(b, field)
+  local score = redis.call('HGET', ekey(b, field), field)
+  if not score then return nil end
+  local name = string.sub(field, 3) .. '\\0'
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', b .. 'o:' .. string.sub(field, 1, 2), score, score)) do
+    if string.sub(m, 1, #name) == name then return m, score end
+  end
+  return nil
+end
+local function fields(member) return cmsgpack.unpack(string.sub(member, string.find(member, '\\0', 1, true) + 1)) end
 -- the duplicate lookup of a digest: insert an item in upload order / remove it
 local function link(b, field, digest, score)
-  local key, item = hkey(b, field, digest), string.sub(field, 2)
+  local key, item, p = hkey(b, field, digest), string.sub(field, 2), string.sub(field, 1, 1)
   local items = split(redis.call('HGET', key, digest) or '')
   local at = #items + 1
   for i, other in ipairs(items) do
-    local s = redis.call('ZSCORE', b .. 'o:' .. string.sub(field, 1, 1) .. string.sub(other, 1, 1), string.sub(other, 2))
+    local s = redis.call('HGET', ekey(b, p .. other), p .. other)
     if s and tonumber(s) > score then at = i break end
   end
   table.insert(items, at, item)
@@ -57,14 +70,14 @@ local function first(b, field, digest)
   if not raw then return '' end
   return string.sub(field, 1, 1) .. split(raw)[1]
 end
--- ARGV: 2 field, 3 packed entry, 4 score, 5 status digit, 6 size, 7 raw SHA-256, 8 stats group
+-- ARGV: 2 field, 3 member, 4 score, 5 status digit, 6 size, 7 raw SHA-256, 8 stats group
 local function put(b)
   local field, score = ARGV[2], tonumber(ARGV[4])
   local ek = ekey(b, field)
   if redis.call('HEXISTS', ek, field) == 1 then return 0 end
   local pc, name = string.sub(field, 1, 2), string.sub(field, 3)
-  redis.call('HSET', ek, field, ARGV[3])
-  redis.call('ZADD', b .. 'o:' .. pc, ARGV[4], name)
+  redis.call('HSET', ek, field, ARGV[4])
+  redis.call('ZADD', b .. 'o:' .. pc, ARGV[4], ARGV[3])
   redis.call('ZADD', b .. 's:' .. ARGV[5] .. pc, ARGV[4], name)
   redis.call('HINCRBY', b .. 'n', ARGV[8] .. ':count', 1)
   redis.call('HINCRBY', b .. 'n', ARGV[8] .. ':size', ARGV[6])
@@ -73,14 +86,13 @@ local function put(b)
 end
 -- remove one file from generation b: true when it was there
 local function drop(b, field, group)
-  local ek = ekey(b, field)
-  local raw = redis.call('HGET', ek, field)
-  if not raw then return false end
-  local e = cmsgpack.unpack(raw)
+  local member = find(b, field)
+  if not member then return false end
+  local e = fields(member)
   local pc, name = string.sub(field, 1, 2), string.sub(field, 3)
   unlink(b, field, e[3])
-  redis.call('HDEL', ek, field)
-  redis.call('ZREM', b .. 'o:' .. pc, name)
+  redis.call('HDEL', ekey(b, field), field)
+  redis.call('ZREM', b .. 'o:' .. pc, member)
   redis.call('ZREM', b .. 's:' .. e[1] .. pc, name)
   redis.call('HINCRBY', b .. 'n', group .. ':count', -1)
   redis.call('HINCRBY', b .. 'n', group .. ':size', -e[2])
@@ -90,9 +102,7 @@ end
 
 # KEYS[1] the tombstone, KEYS[2] the event stream (optional); ARGV 2..8 as ``put``, 9 reject
 # duplicates ('1'), 10..12 the event (max length, type, data).
-ADD = (
-    COMMON
-    + """
+ADD = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-2, '', ''} end
 local b, nxt = base(live()), redis.call('GET', P .. 'next')
 local field = ARGV[2]
@@ -108,41 +118,33 @@ local id = ''
 if KEYS[2] then id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[10], '*', 'type', ARGV[11], 'data', ARGV[12]) end
 return {1, twin, id}
 """
-)
 
 # A rebuild's add to the generation it builds (ARGV 9): refused for a buried file or a stale build.
-REBUILD_ADD = (
-    COMMON
-    + """
+REBUILD_ADD = """
 if redis.call('GET', P .. 'next') ~= ARGV[9] then return redis.error_reply('rebuild superseded') end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 return put(base(ARGV[9]))
 """
-)
 
 # Move a file to a new status (ARGV as ``put``); the generation being built gets the file if it
 # does not hold it yet, since the rebuild may have read the manifest before this change.
-STATUS = (
-    COMMON
-    + """
+STATUS = """
 local b, nxt = base(live()), redis.call('GET', P .. 'next')
 local field = ARGV[2]
 local function move(g)
-  local ek = ekey(g, field)
-  local raw = redis.call('HGET', ek, field)
-  if not raw then return 0 end
-  local e = cmsgpack.unpack(raw)
+  local member, score = find(g, field)
+  if not member then return 0 end
   local pc, name = string.sub(field, 1, 2), string.sub(field, 3)
-  redis.call('ZREM', g .. 's:' .. e[1] .. pc, name)
-  redis.call('ZADD', g .. 's:' .. ARGV[5] .. pc, ARGV[4], name)
-  redis.call('HSET', ek, field, ARGV[3])
+  redis.call('ZREM', g .. 's:' .. fields(member)[1] .. pc, name)
+  redis.call('ZADD', g .. 's:' .. ARGV[5] .. pc, score, name)
+  redis.call('ZREM', g .. 'o:' .. pc, member)
+  redis.call('ZADD', g .. 'o:' .. pc, score, ARGV[3])
   return 1
 end
 if move(b) == 0 then return 0 end
 if nxt and move(base(nxt)) == 0 then put(base(nxt)) end
 return 1
 """
-)
 
 # A DELETE's claim (tombstones.py) and the removal from every generation, in one step: exactly one
 # of concurrent DELETEs wins, and neither a background write nor a rebuild indexes the file again.
@@ -157,17 +159,15 @@ return taken
 """
 
 # One list page over the sorted sets ARGV[4..] (each ``o:<p><c>`` or ``s:<st><p><c>``), newest
-# first: their union ordered by (score, name) descending, without materialising it. The score at
-# rank ``offset`` is found by bisection on ZCOUNT (O(sets × log N × 50)), then each set gives at
-# most ``skip + limit`` members from there. Returns {total, field, entry, score, ...}.
-PAGE = (
-    COMMON
-    + """
+# first: their union ordered by (score, member) descending, without materialising it. The score at
+# rank ``offset`` is found by bisection on ZCOUNT (sets × ~50 × O(log N)), then each set gives at
+# most ``skip + limit`` members from there. Returns {total, <p><c>, member, score, ...}.
+PAGE = """
 local b = base(live())
 local limit, offset = tonumber(ARGV[2]), tonumber(ARGV[3])
 local sets, total = {}, 0
 for i = 4, #ARGV do
-  sets[#sets + 1] = {b .. ARGV[i], string.sub(ARGV[i], -2)}
+  sets[#sets + 1] = {b .. ARGV[i], string.sub(ARGV[i], -2), string.sub(ARGV[i], 1, 1) == 's'}
   total = total + redis.call('ZCARD', b .. ARGV[i])
 end
 if offset >= total or limit <= 0 then return {total} end
@@ -194,7 +194,7 @@ end
 local found = {}
 for _, s in ipairs(sets) do
   local got = redis.call('ZREVRANGEBYSCORE', s[1], top, '-inf', 'WITHSCORES', 'LIMIT', 0, skip + limit)
-  for i = 1, #got, 2 do found[#found + 1] = {got[i], tonumber(got[i + 1]), got[i + 1], s[2]} end
+  for i = 1, #got, 2 do found[#found + 1] = {got[i], tonumber(got[i + 1]), got[i + 1], s[2], s[3]} end
 end
 table.sort(found, function(x, y)
   if x[2] ~= y[2] then return x[2] > y[2] end
@@ -203,39 +203,32 @@ end)
 local out = {total}
 for i = skip + 1, math.min(#found, skip + limit) do
   local f = found[i]
-  local field = f[4] .. f[1]
-  local raw = redis.call('HGET', ekey(b, field), field)
-  if raw then out[#out + 1] = field; out[#out + 1] = raw; out[#out + 1] = f[3] end
+  local member = f[1]
+  if f[5] then member = find(b, f[4] .. f[1]) end  -- a status set holds names only
+  if member then out[#out + 1] = f[4]; out[#out + 1] = member; out[#out + 1] = f[3] end
 end
 return out
 """
-)
 
 # Reads of the live generation: one entry (ARGV 2 field), the oldest holder of a digest (ARGV 2 a
-# field of the purpose, 3 the raw digest), the counters, and its name (for paged scans).
-GET = COMMON + "local b = base(live()) return redis.call('HGET', ekey(b, ARGV[2]), ARGV[2])"
-FIRST = COMMON + "return first(base(live()), ARGV[2], ARGV[3])"
-STATS = COMMON + "return redis.call('HGETALL', base(live()) .. 'n')"
-LIVE = COMMON + "return base(live())"
+# purpose digit, 3 the raw digest), the counters, and the generation's key base.
+GET = "local m, score = find(base(live()), ARGV[2]) if m then return {m, score} end return false"
+FIRST = "return first(base(live()), ARGV[2], ARGV[3])"
+STATS = "return redis.call('HGETALL', base(live()) .. 'n')"
+LIVE = "return base(live())"
 
 # Rebuild: start generation ARGV[2] (returns the base of an abandoned build to clear), and switch
 # to it once complete (returns the base of the old generation, now unreachable, to clear).
-BEGIN = (
-    COMMON
-    + """
+BEGIN = """
 local old = redis.call('GET', P .. 'next')
 redis.call('SET', P .. 'next', ARGV[2])
 if old then return base(old) end
 return false
 """
-)
-SWITCH = (
-    COMMON
-    + """
+SWITCH = """
 if redis.call('GET', P .. 'next') ~= ARGV[2] then return redis.error_reply('rebuild superseded') end
 local old = live()
 redis.call('SET', P .. 'gen', ARGV[2])
 redis.call('DEL', P .. 'next')
 return base(old)
 """
-)
