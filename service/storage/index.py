@@ -45,6 +45,9 @@ class StreamEntry:
     data: str
 
 
+BUILD_LEASE = 600  # seconds a rebuild may go without adding a batch before writes stop feeding it
+
+
 class Index:
     """Sorted sets per purpose and category (and status), packed entries in small hashes, counters."""
 
@@ -200,9 +203,8 @@ class Index:
         written during the rebuild is lost or brought back. Memory: one batch."""
         async with translate_errors("rebuild index"):
             generation = str(await self.client.incr(f"{self.prefix}generations"))
-            abandoned = await self._begin(args=[self.prefix, generation])
-            if abandoned:
-                await self._clear(abandoned)
+            live = await self._begin(args=[self.prefix, generation, BUILD_LEASE])
+            await self._clear(f"{self.prefix}ix", keep=(live, f"{self.prefix}ix{generation}:"))  # died rebuilds
             pending: list[FileRecord] = []
             async for record in _aiter(records):
                 pending.append(record)
@@ -223,14 +225,16 @@ class Index:
             return
         async with self.client.pipeline(transaction=False) as pipe:
             for record in records:
-                args = [*entry_args(self.prefix, record), generation]
+                args = [*entry_args(self.prefix, record), generation, BUILD_LEASE]
                 await self._rebuild_add(keys=[self.gone_key(record.path)], args=args, client=pipe)
             await pipe.execute()
 
-    async def _clear(self, base: str) -> None:
-        """Remove an unreachable generation's keys, a page at a time."""
+    async def _clear(self, base: str, keep: tuple[str, ...] = ()) -> None:
+        """Remove the keys under ``base`` (an unreachable generation), but ``keep``, a page at a time."""
         batch: list[str] = []
         async for key in self.client.scan_iter(f"{base}*", count=1000):
+            if key.startswith(keep):
+                continue
             batch.append(key)
             if len(batch) >= 1000:
                 await self.client.unlink(*batch)

@@ -122,6 +122,7 @@ return {1, twin, id}
 # A rebuild's add to the generation it builds (ARGV 9): refused for a buried file or a stale build.
 REBUILD_ADD = """
 if redis.call('GET', P .. 'next') ~= ARGV[9] then return redis.error_reply('rebuild superseded') end
+redis.call('EXPIRE', P .. 'next', ARGV[10])
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 return put(base(ARGV[9]))
 """
@@ -217,13 +218,12 @@ FIRST = "return first(base(live()), ARGV[2], ARGV[3])"
 STATS = "return redis.call('HGETALL', base(live()) .. 'n')"
 LIVE = "return base(live())"
 
-# Rebuild: start generation ARGV[2] (returns the base of an abandoned build to clear), and switch
-# to it once complete (returns the base of the old generation, now unreachable, to clear).
+# Rebuild: start generation ARGV[2] (returns the live base: every other generation is stale), and
+# switch to it once complete (returns the base of the old generation, now unreachable, to clear).
+# ``next`` lapses (ARGV[3] s, renewed by every batch) so a rebuild that died stops the double writes.
 BEGIN = """
-local old = redis.call('GET', P .. 'next')
-redis.call('SET', P .. 'next', ARGV[2])
-if old then return base(old) end
-return false
+redis.call('SET', P .. 'next', ARGV[2], 'EX', ARGV[3])
+return base(live())
 """
 SWITCH = """
 if redis.call('GET', P .. 'next') ~= ARGV[2] then return redis.error_reply('rebuild superseded') end

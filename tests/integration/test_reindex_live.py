@@ -43,7 +43,7 @@ def test_uploads_deletes_and_status_changes_during_a_reindex_are_kept(api, clien
 
             async def step(i: int) -> None:
                 """One write while the rebuild is between pages, then a read of the live index."""
-                assert redis_client.get("depot:next") is not None  # the new generation is being built
+                assert redis_client.ttl("depot:next") > 0  # being built, until the lease lapses
                 if i % 3 == 0:
                     path = await upload(http, f"during{i}.csv", "ingestion")
                     added.add(path)
@@ -89,8 +89,11 @@ def test_uploads_deletes_and_status_changes_during_a_reindex_are_kept(api, clien
     assert not any(redis_client.scan_iter("depot:ix0:*"))  # the old generation is gone
 
 
-def test_reindex_pages_through_the_manifests_and_matches_them(api, client, s3, settings):
-    """A reindex with pages of 3 reads every manifest once and indexes exactly them."""
+def test_reindex_pages_through_the_manifests_and_matches_them(api, client, s3, settings, redis_client):
+    """A reindex with pages of 3 reads every manifest once and indexes exactly them; what a rebuild
+    that died left behind (its generation, double writes into it) is cleared."""
+    redis_client.set("depot:next", "99", ex=600)
+    redis_client.zadd("depot:ix99:o:10", {"ghost.md": 1})
     paths = set()
     for i in range(10):
         response = client.post(
@@ -107,3 +110,4 @@ def test_reindex_pages_through_the_manifests_and_matches_them(api, client, s3, s
     assert sorted(seen) == sorted(paths) and indexed == 10
     listing = client.get("/api/v1/data/files", params={"limit": 100}).json()
     assert {f["path"] for f in listing["files"]} == paths == manifest_paths(s3, settings)
+    assert not redis_client.exists("depot:ix99:o:10", "depot:next")
