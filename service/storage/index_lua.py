@@ -161,8 +161,8 @@ return taken
 
 # One list page over the sorted sets ARGV[4..] (each ``o:<p><c>`` or ``s:<st><p><c>``), newest
 # first: their union ordered by (score, member) descending, without materialising it. The score at
-# rank ``offset`` is found by bisection on ZCOUNT (sets × ~50 × O(log N)), then each set gives at
-# most ``skip + limit`` members from there. Returns {total, <p><c>, member, score, ...}.
+# rank ``offset``, and the lowest score the page reaches, are found by bisection on ZCOUNT (sets ×
+# ~50 × O(log N) each), so the sets give about ``limit`` members in all. Returns {total, <p><c>, member, score, ...}.
 PAGE = """
 local b = base(live())
 local limit, offset = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -177,29 +177,54 @@ local function above(x)
   for _, s in ipairs(sets) do n = n + redis.call('ZCOUNT', s[1], bound, '+inf') end
   return n
 end
-local top, skip = '+inf', offset
-if offset > 0 then
-  local lo, hi = nil, nil
-  for _, s in ipairs(sets) do
-    local a = redis.call('ZRANGE', s[1], 0, 0, 'WITHSCORES')
-    local z = redis.call('ZREVRANGE', s[1], 0, 0, 'WITHSCORES')
-    if a[2] and (not lo or tonumber(a[2]) < lo) then lo = tonumber(a[2]) end
-    if z[2] and (not hi or tonumber(z[2]) > hi) then hi = tonumber(z[2]) end
+local lo, hi = nil, nil
+for _, s in ipairs(sets) do
+  local a = redis.call('ZRANGE', s[1], 0, 0, 'WITHSCORES')
+  local z = redis.call('ZREVRANGE', s[1], 0, 0, 'WITHSCORES')
+  if a[2] and (not lo or tonumber(a[2]) < lo) then lo = tonumber(a[2]) end
+  if z[2] and (not hi or tonumber(z[2]) > hi) then hi = tonumber(z[2]) end
+end
+local top, skip, need = hi, offset, offset + limit
+if offset > 0 then  -- the smallest score with at most ``offset`` members above it
+  local a, z = lo, hi
+  while a < z do
+    local mid = math.floor((a + z) / 2)
+    if above(mid) <= offset then z = mid else a = mid + 1 end
   end
-  while lo < hi do  -- the smallest score with at most ``offset`` members above it
-    local mid = math.floor((lo + hi) / 2)
-    if above(mid) <= offset then hi = mid else lo = mid + 1 end
+  top = a
+  skip = offset - above(top)
+  need = skip + limit
+end
+local bound = string.format('%.0f', top)
+local function within(x)
+  local n = 0
+  for _, s in ipairs(sets) do n = n + redis.call('ZCOUNT', s[1], string.format('%.0f', x), bound) end
+  return n
+end
+local low = lo  -- the largest score with at least ``need`` members from there to ``top``
+if #sets > 1 and within(lo) > need then
+  local a, z = lo, top
+  while a < z do
+    local mid = math.ceil((a + z) / 2)
+    if within(mid) >= need then a = mid else z = mid - 1 end
   end
-  top, skip = string.format('%.0f', lo), offset - above(lo)
+  low = a
 end
 local found = {}
 for _, s in ipairs(sets) do
-  local got = redis.call('ZREVRANGEBYSCORE', s[1], top, '-inf', 'WITHSCORES', 'LIMIT', 0, skip + limit)
+  local got = redis.call('ZREVRANGEBYSCORE', s[1], bound, string.format('%.0f', low), 'WITHSCORES', 'LIMIT', 0, need)
   for i = 1, #got, 2 do found[#found + 1] = {got[i], tonumber(got[i + 1]), got[i + 1], s[2], s[3]} end
+end
+local function after(x, y)  -- byte order, as Redis orders the members of equal scores (not strcoll)
+  for i = 1, math.min(#x, #y) do
+    local u, v = string.byte(x, i), string.byte(y, i)
+    if u ~= v then return u > v end
+  end
+  return #x > #y
 end
 table.sort(found, function(x, y)
   if x[2] ~= y[2] then return x[2] > y[2] end
-  return x[1] > y[1]
+  return after(x[1], y[1])
 end)
 local out = {total}
 for i = skip + 1, math.min(#found, skip + limit) do
