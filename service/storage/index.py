@@ -2,7 +2,7 @@
 
 S3 manifests are the truth; this index is derived from them and ``rebuild`` recreates it
 exactly. It keeps only what list pages, filters, stats and the duplicate lookup need, packed
-small (``index_codec``; about 500 B a file instead of 2.5 KB: bench/results.md). Every write
+small (``index_codec``; under 500 B a file instead of 2.1–2.5 KB: bench/results.md). Every write
 runs as one Lua script (``index_lua``), so each is atomic and idempotent: a retried add or a
 double delete never skews the counters, and each checks the file's tombstone."""
 
@@ -49,7 +49,7 @@ BUILD_LEASE = 600  # seconds a rebuild may go without adding a batch before writ
 
 
 class Index:
-    """Sorted sets per purpose and category (and status), packed entries in small hashes, counters."""
+    """A sorted set of packed entries per status, purpose and category, small hashes from path to score, counters."""
 
     def __init__(self, client: redis.Redis, prefix: str = "depot:") -> None:
         self.client = client
@@ -113,7 +113,7 @@ class Index:
         return added == 1, first if first != record.path else None, event_id or None
 
     async def set_status(self, record: FileRecord) -> bool:
-        """Move an indexed file to ``record.status`` (entry and status sets, atomically)."""
+        """Move an indexed file to ``record.status`` (its entry to that status's set, atomically)."""
         async with translate_errors("index status"):
             return bool(await self._status(args=entry_args(self.prefix, record)))
 
@@ -150,11 +150,13 @@ class Index:
                 offset = 0
                 while True:
                     async with translate_errors("list pending files"):
-                        order = f"{await self._live(args=[self.prefix])}s:{pending}{p}{c}"
-                        names = await self.client.zrangebyscore(order, "-inf", top, start=offset, num=page)
-                    for name in names:
-                        yield path_of(field_of(purpose, category, name))
-                    if len(names) < page:
+                        order = f"{await self._live(args=[self.prefix])}o:{pending}{p}{c}"
+                        members = await self.client.execute_command(
+                            "ZRANGEBYSCORE", order, "-inf", top, "LIMIT", offset, page, **{NEVER_DECODE: True}
+                        )
+                    for member in members:
+                        yield path_of(field_of(purpose, category, member.partition(b"\0")[0].decode()))
+                    if len(members) < page:
                         break
                     offset += page
 
@@ -174,9 +176,10 @@ class Index:
         status: Status | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """(total, entries) of one page, newest first."""
-        kind = "o:" if status is None else f"s:{STATUSES.index(status)}"
         sets = [
-            f"{kind}{p}{c}"
+            f"o:{s}{p}{c}"
+            for s, three in enumerate(STATUSES)
+            if status in (None, three)
             for p, one in enumerate(PURPOSES)
             if purpose in (None, one)
             for c, two in enumerate(CATEGORIES)

@@ -1,11 +1,11 @@
 """The index's compact entries: what a list page shows, packed small, nothing else.
 
-A file's member in its purpose+category sorted set is ``<saved name> NUL <msgpack>`` of
+A file's member in its status+purpose+category sorted set is ``<saved name> NUL <msgpack>`` of
 ``[status, size, raw SHA-256, original name, description, error, content type, upload time]``:
 the first three at fixed places for the Lua scripts (``index_lua``); the content type and upload
 time only when they differ from what the name and the score give (they never do for files Depot
-stored). Purpose and category are the set's; the score is the upload time. Everything else (user
-metadata, the parser's summary) stays in the manifest in S3."""
+stored). Status, purpose and category are also the set's; the score is the upload time.
+Everything else (user metadata, the parser's summary) stays in the manifest in S3."""
 
 from datetime import UTC, datetime
 from functools import lru_cache

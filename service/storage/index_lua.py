@@ -2,9 +2,9 @@
 
 Layout (``P`` is the Redis prefix, ``G`` the live generation, ``GET P.."gen"``, "0" if unset):
 
-- ``P ix G :o:<p><c>``: one sorted set per purpose and category digit, score the upload time in
-  microseconds, member the file's list entry: ``<saved name> NUL <msgpack>`` (``index_codec``);
-- ``P ix G :s:<status><p><c>``: the same split by status, member the saved name only;
+- ``P ix G :o:<status><p><c>``: one sorted set per status, purpose and category digit, score the
+  upload time in microseconds, member the file's list entry: ``<saved name> NUL <msgpack>``
+  (``index_codec``); a page merges the sets its filter selects;
 - ``P ix G :e:<n>``: the way from a path to its entry: bucket ``n`` of 65,521 (a hash of the
   field), field ``<p><c><saved name>``, value the score; small enough to stay ziplist-encoded;
 - ``P ix G :h:<p><hex4>``: the duplicate lookup, field the raw SHA-256, value the ``<c><name>`` of
@@ -36,13 +36,16 @@ local function split(s)
   for item in string.gmatch(s, '[^\\n]+') do out[#out + 1] = item end
   return out
 end
--- the member of a file in its ``o:`` set, and its score
+-- the member of a file, its score and its set (one of the four statuses' sets)
 local function find(b, field)
   local score = redis.call('HGET', ekey(b, field), field)
   if not score then return nil end
-  local name = string.sub(field, 3) .. '\\0'
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', b .. 'o:' .. string.sub(field, 1, 2), score, score)) do
-    if string.sub(m, 1, #name) == name then return m, score end
+  local name, pc = string.sub(field, 3) .. '\\0', string.sub(field, 1, 2)
+  for st = 0, 3 do
+    local key = b .. 'o:' .. st .. pc
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, score, score)) do
+      if string.sub(m, 1, #name) == name then return m, score, key end
+    end
   end
   return nil
 end
@@ -75,10 +78,9 @@ local function put(b)
   local field, score = ARGV[2], tonumber(ARGV[4])
   local ek = ekey(b, field)
   if redis.call('HEXISTS', ek, field) == 1 then return 0 end
-  local pc, name = string.sub(field, 1, 2), string.sub(field, 3)
+  local pc = string.sub(field, 1, 2)
   redis.call('HSET', ek, field, ARGV[4])
-  redis.call('ZADD', b .. 'o:' .. pc, ARGV[4], ARGV[3])
-  redis.call('ZADD', b .. 's:' .. ARGV[5] .. pc, ARGV[4], name)
+  redis.call('ZADD', b .. 'o:' .. ARGV[5] .. pc, ARGV[4], ARGV[3])
   redis.call('HINCRBY', b .. 'n', ARGV[8] .. ':count', 1)
   redis.call('HINCRBY', b .. 'n', ARGV[8] .. ':size', ARGV[6])
   link(b, field, ARGV[7], score)
@@ -86,14 +88,12 @@ local function put(b)
 end
 -- remove one file from generation b: true when it was there
 local function drop(b, field, group)
-  local member = find(b, field)
+  local member, _, key = find(b, field)
   if not member then return false end
   local e = fields(member)
-  local pc, name = string.sub(field, 1, 2), string.sub(field, 3)
   unlink(b, field, e[3])
   redis.call('HDEL', ekey(b, field), field)
-  redis.call('ZREM', b .. 'o:' .. pc, member)
-  redis.call('ZREM', b .. 's:' .. e[1] .. pc, name)
+  redis.call('ZREM', key, member)
   redis.call('HINCRBY', b .. 'n', group .. ':count', -1)
   redis.call('HINCRBY', b .. 'n', group .. ':size', -e[2])
   return true
@@ -133,13 +133,10 @@ STATUS = """
 local b, nxt = base(live()), redis.call('GET', P .. 'next')
 local field = ARGV[2]
 local function move(g)
-  local member, score = find(g, field)
+  local member, score, key = find(g, field)
   if not member then return 0 end
-  local pc, name = string.sub(field, 1, 2), string.sub(field, 3)
-  redis.call('ZREM', g .. 's:' .. fields(member)[1] .. pc, name)
-  redis.call('ZADD', g .. 's:' .. ARGV[5] .. pc, score, name)
-  redis.call('ZREM', g .. 'o:' .. pc, member)
-  redis.call('ZADD', g .. 'o:' .. pc, score, ARGV[3])
+  redis.call('ZREM', key, member)
+  redis.call('ZADD', g .. 'o:' .. ARGV[5] .. string.sub(field, 1, 2), score, ARGV[3])
   return 1
 end
 if move(b) == 0 then return 0 end
@@ -159,7 +156,7 @@ if drop(base(live()), ARGV[2], ARGV[3]) then return 'indexed' end
 return taken
 """
 
-# One list page over the sorted sets ARGV[4..] (each ``o:<p><c>`` or ``s:<st><p><c>``), newest
+# One list page over the sorted sets ARGV[4..] (each ``o:<st><p><c>``), newest
 # first: their union ordered by (score, member) descending, without materialising it. The score at
 # rank ``offset``, and the lowest score the page reaches, are found by bisection on ZCOUNT (sets ×
 # ~50 × O(log N) each), so the sets give about ``limit`` members in all. Returns {total, <p><c>, member, score, ...}.
@@ -168,8 +165,9 @@ local b = base(live())
 local limit, offset = tonumber(ARGV[2]), tonumber(ARGV[3])
 local sets, total = {}, 0
 for i = 4, #ARGV do
-  sets[#sets + 1] = {b .. ARGV[i], string.sub(ARGV[i], -2), string.sub(ARGV[i], 1, 1) == 's'}
-  total = total + redis.call('ZCARD', b .. ARGV[i])
+  local n = redis.call('ZCARD', b .. ARGV[i])
+  if n > 0 then sets[#sets + 1] = {b .. ARGV[i], string.sub(ARGV[i], -2)} end
+  total = total + n
 end
 if offset >= total or limit <= 0 then return {total} end
 local function above(x)
@@ -213,7 +211,7 @@ end
 local found = {}
 for _, s in ipairs(sets) do
   local got = redis.call('ZREVRANGEBYSCORE', s[1], bound, string.format('%.0f', low), 'WITHSCORES', 'LIMIT', 0, need)
-  for i = 1, #got, 2 do found[#found + 1] = {got[i], tonumber(got[i + 1]), got[i + 1], s[2], s[3]} end
+  for i = 1, #got, 2 do found[#found + 1] = {got[i], tonumber(got[i + 1]), got[i + 1], s[2]} end
 end
 local function after(x, y)  -- byte order, as Redis orders the members of equal scores (not strcoll)
   for i = 1, math.min(#x, #y) do
@@ -229,9 +227,7 @@ end)
 local out = {total}
 for i = skip + 1, math.min(#found, skip + limit) do
   local f = found[i]
-  local member = f[1]
-  if f[5] then member = find(b, f[4] .. f[1]) end  -- a status set holds names only
-  if member then out[#out + 1] = f[4]; out[#out + 1] = member; out[#out + 1] = f[3] end
+  out[#out + 1] = f[4]; out[#out + 1] = f[1]; out[#out + 1] = f[3]
 end
 return out
 """
