@@ -11,12 +11,12 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import direct, download, listing, models, parsing, report, small, tus, upload
+from bench import direct, download, index_scale, listing, models, parsing, report, small, tus, upload
 from bench.measure import MIB, Outcome
 from bench.stack import GIB, running_stack
 
 HERE = Path(__file__).parent
-SCENARIOS = ["upload", "small", "download", "listing", "models", "parsing", "tus", "direct"]
+SCENARIOS = ["upload", "small", "download", "listing", "models", "parsing", "tus", "direct", "index"]
 SHOWN_SETTINGS = ["workers", "worker_max_jobs", "part_size", "part_concurrency", "max_upload_size",
                   "model_cache_bytes", "log_level", "log_json", "debug"]
 
@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a DEPOT_* setting for the API processes, e.g. --set workers=2")
+    parser.add_argument("--index-sizes", default="1000,100000",
+                        help="scenario index: file counts whose Redis memory and list/stats p95 are measured")
+    parser.add_argument("--reindex-size", type=int, default=100_000,
+                        help="scenario index: manifests `depot reindex` reads back (0: skip)")
     args = parser.parse_args(argv)
     chosen = [s for s in args.only.split(",") if s]
     unknown = set(chosen) - set(SCENARIOS)
@@ -62,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                                                30 if args.quick else 200, out),
             "models": lambda out: models.run(stack, 16 * MIB if args.quick else 500 * MIB, 8, rounds, out),
             "parsing": lambda out: parsing.run(stack, 64 * MIB if args.quick else GIB, out),
+            "index": lambda out: index_scale.run(
+                stack, [100, 1000] if args.quick else [int(n) for n in args.index_sizes.split(",")],
+                1000 if args.quick else args.reindex_size, 30 if args.quick else 200, out),
             "tus": lambda out: tus.run(stack, 64 * MIB if args.quick else GIB, rounds, out),
             "direct": lambda out: direct.run(stack, 64 * MIB if args.quick else GIB, rounds + 2, out),
         }

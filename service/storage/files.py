@@ -330,9 +330,10 @@ class FileStore:
     async def stats(self, only: Purpose | None = None) -> dict[str, Any]:
         return await self.index.stats(only)
 
-    async def manifests(self) -> list[FileRecord]:
-        """Every manifest in every purpose bucket, read concurrently."""
-        slots = asyncio.Semaphore(32)
+    async def manifests(self, page: int = 1000, concurrency: int = 32) -> AsyncIterator[FileRecord]:
+        """Every manifest in every purpose bucket: keys a listing page at a time, each page's
+        manifests read ``concurrency`` at a time, so memory holds one page whatever the count."""
+        slots = asyncio.Semaphore(concurrency)
 
         async def load(bucket: str, key: str) -> FileRecord | None:
             async with slots:
@@ -341,14 +342,19 @@ class FileStore:
                 except (NotFound, ValueError):
                     return None
 
-        tasks = [
-            load(bucket, key)
-            for bucket in self.buckets()
-            async for key in self.objects.iter_keys(bucket, MANIFEST_SUFFIX)
-        ]
-        return [r for r in await asyncio.gather(*tasks) if r is not None]
+        for bucket in self.buckets():
+            keys: list[str] = []
+            async for key in self.objects.iter_keys(bucket, MANIFEST_SUFFIX):
+                keys.append(key)
+                if len(keys) >= page:
+                    for record in await asyncio.gather(*(load(bucket, k) for k in keys)):
+                        if record is not None:
+                            yield record
+                    keys = []
+            for record in await asyncio.gather(*(load(bucket, k) for k in keys)):
+                if record is not None:
+                    yield record
 
-    async def reindex(self) -> int:
-        """Rebuild the Redis index from the manifests in S3."""
-        return await self.index.rebuild(await self.manifests())
-
+    async def reindex(self, page: int = 1000) -> int:
+        """Rebuild the Redis index from the manifests in S3, beside the live one (``Index.rebuild``)."""
+        return await self.index.rebuild(self.manifests(page), batch=min(page, 500))

@@ -1,7 +1,7 @@
 """``depot verify``: re-hash every stored file against its manifest and report drift.
 
-Objects are streamed in 1 MiB chunks through SHA-256, a few at a time, so memory stays
-bounded whatever the file sizes. Drift is: a hash or size that differs from the manifest,
+Objects are streamed in 1 MiB chunks through SHA-256, a few at a time, and the bucket listing
+is read a page at a time, so memory stays bounded whatever the file sizes and counts. Drift is: a hash or size that differs from the manifest,
 a manifest whose object is missing, an unreadable manifest, or an object with no manifest
 (an orphan a failed cleanup left; invisible to clients, reported so it can be removed)."""
 
@@ -27,7 +27,7 @@ class Report:
         return bool(self.problems)
 
 
-async def verify(files: FileStore, concurrency: int = 4) -> Report:
+async def verify(files: FileStore, concurrency: int = 4, page: int = 1000) -> Report:
     report = Report()
     slots = asyncio.Semaphore(concurrency)
 
@@ -60,13 +60,24 @@ async def verify(files: FileStore, concurrency: int = 4) -> Report:
                 report.problems.append(f"{record.path}: sha256 {hasher.hexdigest()} != manifest {record.hash}")
 
     for bucket in files.buckets():
-        keys = [k async for k in files.objects.iter_keys(bucket)]
-        present = set(keys)
-        manifests = [k for k in keys if k.endswith(MANIFEST_SUFFIX)]
+        # Keys come sorted, a listing page at a time: manifests are checked a page at a time, and
+        # an object is an orphan once the listing has passed where its manifest would sort.
+        waiting: set[str] = set()
+        manifests: list[str] = []
+        async for key in files.objects.iter_keys(bucket):
+            if key.endswith(MANIFEST_SUFFIX):
+                waiting.discard(key.removesuffix(MANIFEST_SUFFIX))
+                manifests.append(key)
+                if len(manifests) >= page:
+                    await asyncio.gather(*(check(bucket, m) for m in manifests))
+                    manifests = []
+            else:
+                waiting.add(key)
+            passed = {w for w in waiting if w + MANIFEST_SUFFIX < key}
+            report.problems += [f"{bucket}/{w}: object without manifest (orphan)" for w in passed]
+            waiting -= passed
         await asyncio.gather(*(check(bucket, m) for m in manifests))
-        for key in keys:
-            if not key.endswith(MANIFEST_SUFFIX) and key + MANIFEST_SUFFIX not in present:
-                report.problems.append(f"{bucket}/{key}: object without manifest (orphan)")
+        report.problems += [f"{bucket}/{w}: object without manifest (orphan)" for w in waiting]
         report.open_uploads += [f"{bucket}/{k}" for k in await files.objects.open_multipart_uploads(bucket)]
     report.problems.sort()
     return report

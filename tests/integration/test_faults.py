@@ -133,7 +133,7 @@ def nothing_left(stack: Stack) -> None:
     for bucket in BUCKETS[:2]:
         assert stored_keys(s3, bucket) == [], bucket
         assert open_uploads(s3, bucket) == [], bucket
-    assert [k for k in stack.redis_client().keys("*") if ":file:" in k or ":idx:" in k] == []
+    assert [k for k in stack.redis_client().keys("*") if ":e:" in k or ":o:" in k] == []
 
 
 def upload(http: httpx.Client, size: int, name: str = "f.txt") -> httpx.Response:
@@ -160,7 +160,7 @@ def test_s3_stopped_before_upload_is_503_then_the_running_api_recovers(stack, ht
     for size in (10, 12 * MIB):  # a single PUT and a multipart upload
         assert_json_error(upload(http, size), 503)
     assert http.get("/health/ready").status_code == 503
-    assert stack.redis_client().keys("*:file:*") == []
+    assert stack.redis_client().keys("*:e:*") == []
     stack.start_s3()
     wait_ready(fault_api)
     nothing_left(stack)
@@ -225,7 +225,7 @@ def test_s3_stopped_mid_upload_leaves_nothing_visible(stack, http, fault_api):
     s3 = stack.boto()
     for bucket in BUCKETS[:2]:
         assert stored_keys(s3, bucket) == []
-    assert stack.redis_client().keys("*:file:*") == []
+    assert stack.redis_client().keys("*:e:*") == []
     assert http.get("/api/v1/data/files").json()["total"] == 0
 
 

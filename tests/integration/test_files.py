@@ -157,7 +157,8 @@ def test_reindex_reproduces_list_and_stats_exactly(client, api, redis_client):
 
     redis_client.flushdb()
     assert client.get("/api/v1/data/files").json()["total"] == 0
-    redis_client.set("depot:file:training/data/stale.json", '{"size": 1}')  # drift is dropped too
+    redis_client.set("depot:file:training/data/stale.json", '{"size": 1}')  # the old layout is dropped
+    redis_client.hset("depot:ix0:e:1", "00stale.json", "x")  # and so is drift
     out = subprocess.run([sys.executable, "-m", "service", "reindex"], env=api.env, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -165,3 +166,4 @@ def test_reindex_reproduces_list_and_stats_exactly(client, api, redis_client):
     assert [client.get("/api/v1/data/files", params=q).json() for q in queries] == before
     assert client.get("/api/v1/data/stats").json() == stats_before
     assert redis_client.get("depot:file:training/data/stale.json") is None
+    assert not redis_client.exists("depot:ix0:e:1")

@@ -242,7 +242,7 @@ def test_a_body_stalled_mid_file_aborts_the_multipart_upload(
     assert_cut(sock)
     assert open_uploads(s3, settings.bucket(bucket)) == []
     assert stored_keys(s3, settings.bucket(bucket)) == []
-    assert [k for k in redis_client.keys("*") if "file:" in k or "claim" in k] == []
+    assert [k for k in redis_client.keys("*") if ":e:" in k or "claim" in k] == []
 
 
 def test_a_stalled_tus_patch_is_cut_and_keeps_what_arrived(http, hard_api, s3, settings):

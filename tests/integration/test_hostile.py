@@ -198,7 +198,7 @@ def nothing_stored(s3, settings, redis_client) -> None:
     for bucket in (settings.bucket("training"), settings.bucket("ingestion"), settings.bucket("models")):
         assert stored_keys(s3, bucket) == [], bucket
         assert open_uploads(s3, bucket) == [], bucket
-    assert [k for k in redis_client.keys("*") if "file:" in k or "models:" in k] == []
+    assert [k for k in redis_client.keys("*") if ":e:" in k or "models:" in k] == []
 
 
 @pytest.mark.parametrize("name", list(CASES))

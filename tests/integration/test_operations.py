@@ -73,7 +73,7 @@ def test_s3_unreachable_is_503_json_and_records_nothing(base_env, tmp_path, dead
             assert http.get("/api/v1/data/files").json()["total"] == 0
             got = http.get("/api/v1/data/files/training/data/a_20260101_000000_00000000.json")
             assert got.status_code == 503
-        assert redis_client.keys("depot:file:*") == []
+        assert redis_client.keys("depot:ix*:e:*") == []
     finally:
         server.stop()
 
