@@ -90,6 +90,9 @@ def wipe(s3, redis_client: redis.Redis, settings: Settings) -> None:
     SeaweedFS lists no buckets without IAM configured, so the buckets are named."""
     redis_client.flushdb()
     empty_buckets(s3, [settings.bucket(name) for name in ("training", "ingestion", "models")])
+    # An empty store's index is complete: what the sweeper's restore_index would mark, so a worker's
+    # cron never rebuilds behind a test that flushed Redis (tests/integration/test_sweeper.py).
+    redis_client.set(f"{settings.redis_prefix}built", "1")
 
 
 @pytest.fixture

@@ -130,6 +130,16 @@ class Index:
             found = await self._first(args=[self.prefix, f"{PURPOSES.index(purpose)}", bytes.fromhex(digest)])
         return path_of(found) if found else None
 
+    async def built(self) -> bool:
+        """False when this Redis never held an index built from S3: it lost its data, or the index
+        predates the generation layout (``FileStore.index_lost`` tells the two from a new store)."""
+        async with translate_errors("check the index"):
+            return bool(await self.client.exists(f"{self.prefix}built"))
+
+    async def mark_built(self) -> None:
+        async with translate_errors("mark the index"):
+            await self.client.set(f"{self.prefix}built", "1")
+
     async def buried(self, path: str) -> bool:
         """True once a DELETE of ``path`` has claimed it: background writers must stop."""
         return await self.tombstones.buried(self.gone_key(path))
@@ -216,6 +226,7 @@ class Index:
                     pending = []
             await self._add_batch(generation, pending)
             old = await self._switch(args=[self.prefix, generation])
+            await self.client.set(f"{self.prefix}built", "1")
             await self._clear(old)
             for legacy in ("file:", "idx:", "hash:", "stats"):  # the layout before generations
                 await self._clear(f"{self.prefix}{legacy}")

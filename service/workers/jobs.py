@@ -12,8 +12,11 @@ from service.workers import dataset_imports, ingestion, model_imports, webhooks
 
 
 async def reindex(ctx: dict[str, Any]) -> int:
-    """Rebuild the Redis index from the manifests in S3 (safe to run again)."""
-    return await ctx["clients"].files.reindex()
+    """Rebuild the Redis indexes of files and models from the manifests in S3, as ``depot reindex``
+    does (safe to run again); returns the files indexed."""
+    files = await ctx["clients"].files.reindex()
+    await ctx["clients"].models.rebuild()
+    return files
 
 
 async def import_model(ctx: dict[str, Any], task_id: str) -> str:

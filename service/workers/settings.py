@@ -17,6 +17,7 @@ from service.domain.jobs import (
     EXPIRE_TUS_UPLOADS,
     REINDEX,
     REQUEUE_LOST,
+    RESTORE_INDEX,
     VERIFY_DIRECT,
 )
 from service.settings import Settings, get_settings
@@ -60,6 +61,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             # worker look idle (tests and bench wait for an idle worker).
             cron(sweeper.expire_tus_uploads, name=EXPIRE_TUS_UPLOADS, minute=EVERY_5_MINUTES, run_at_startup=True),
             cron(sweeper.expire_direct_uploads, name=EXPIRE_DIRECT_UPLOADS, minute=EVERY_5_MINUTES, run_at_startup=True),
+            cron(sweeper.restore_index, name=RESTORE_INDEX, minute=EVERY_5_MINUTES, run_at_startup=True),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

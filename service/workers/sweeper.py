@@ -10,14 +10,20 @@
   expiry and forgets their state (at worker start, then every 5 minutes).
 - ``expire_direct_uploads``: the same for direct (presigned) uploads: parts or an unverified
   object go, finished uploads' records are forgotten.
+- ``restore_index``: queues ``reindex`` when S3 holds manifests but Redis no index built from
+  them (Redis lost its data, or the index predates the generation layout), so lists and stats
+  come back by themselves (at worker start, then every 5 minutes).
 
 Each is a cron job with arq's deterministic id per run, so one replica runs it at a time.
 All work through the stores of ``ctx["clients"]`` (``service.wiring``)."""
 
 import logging
+from contextlib import aclosing
 from datetime import timedelta
 from typing import Any
 
+from service.domain.jobs import REINDEX
+from service.domain.naming import MANIFEST_SUFFIX
 from service.domain.records import utc_now
 from service.wiring import Clients
 
@@ -58,3 +64,20 @@ async def expire_direct_uploads(ctx: dict[str, Any]) -> int:
     """Abort direct uploads past their expiry and forget finished ones."""
     clients: Clients = ctx["clients"]
     return await clients.direct.expire()
+
+
+async def restore_index(ctx: dict[str, Any]) -> bool:
+    """Queue one rebuild of a lost index (job id ``reindex:restore``); True when it was queued.
+    A store with no manifest marks its empty index built instead: a new deployment never
+    rebuilds for nothing, and what it stores from then on is indexed as usual."""
+    clients: Clients = ctx["clients"]
+    files = clients.files
+    if await files.index.built():
+        return False
+    for bucket in files.buckets():
+        async with aclosing(files.objects.iter_keys(bucket, MANIFEST_SUFFIX)) as keys:
+            async for _ in keys:
+                log.warning("the Redis index is missing while S3 holds manifests: queueing a rebuild")
+                return await clients.queue.enqueue(REINDEX, job_id="reindex:restore")
+    await files.index.mark_built()
+    return False

@@ -118,3 +118,30 @@ def test_manifest_a_killed_writer_left_after_a_delete_is_removed(client, s3, set
     assert run_cron(settings, sweeper.clean_stale_uploads)["purged_keys"] == 2
     assert stored_keys(s3, bucket) == []
     assert client.get(f"/api/v1/data/files/{path}", params={"metadata": "true"}).status_code == 404
+
+
+def test_a_lost_index_is_rebuilt_by_itself(client, api, redis_client, settings):
+    """Redis loses its data (flushed) while S3 keeps the files: the sweeper queues one rebuild and
+    lists, stats and statuses come back with no `depot reindex`; an empty store is only marked."""
+    redis_client.delete(f"{settings.redis_prefix}built")
+    assert run_cron(settings, sweeper.restore_index) is False  # nothing stored: marked, not rebuilt
+    assert redis_client.exists(f"{settings.redis_prefix}built")
+
+    paths = {upload(client, f"kept-{n}.txt") for n in range(3)}
+    assert run_worker_burst(api.env).returncode == 0
+    assert run_cron(settings, sweeper.restore_index) is False  # the index is there: nothing to do
+
+    redis_client.flushdb()  # the fault: Redis lost everything, S3 kept files and manifests
+    assert client.get("/api/v1/data/stats").json()["stats"]["total_files"] == 0
+    assert run_cron(settings, sweeper.restore_index) is True
+    assert run_cron(settings, sweeper.restore_index) is False  # queued once, under one job id
+
+    result = run_worker_burst(api.env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    listing = client.get("/api/v1/data/files", params={"limit": 100}).json()
+    assert {f["path"] for f in listing["files"]} == paths
+    assert client.get("/api/v1/data/stats").json()["stats"]["total_files"] == 3
+    for path in paths:
+        meta = client.get(f"/api/v1/data/files/{path}", params={"metadata": "true"}).json()["metadata"]
+        assert meta["status"] == "done", meta
+    assert run_cron(settings, sweeper.restore_index) is False  # rebuilt and marked
