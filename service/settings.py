@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(32, ge=1, le=1000, description="jobs one worker process runs at once")
     stale_upload_age: int = Field(86_400, ge=0, description="seconds after which the sweeper aborts an open "
                                   "multipart upload and removes a staged model ZIP whose task is not running")
+    event_job_timeout: float = Field(120.0, gt=0, description="seconds an event's handlers or one webhook "
+                                     "delivery may run; a killed worker's event job runs again 10 s after that")
     pending_requeue_after: int = Field(900, ge=0, description="seconds a stored file may stay pending with no "
                                        "ingestion job queued before the sweeper queues it again")
 

@@ -7,7 +7,7 @@ truth), then tag, then index. Transient storage faults are retried with backoff;
 that does not parse ends ``failed`` with the parser's message, and so does any other
 exception of the parser (MemoryError, RecursionError, a library bug). A file whose job
 keeps dying with its worker (killed mid-parse) is failed by the job's last try instead of
-being redelivered forever (``jobs.process_file_job`` allows one try more for that)."""
+being redelivered forever (``workers.settings`` allows the job one try more for that)."""
 
 import logging
 from typing import Any

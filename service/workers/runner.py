@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio as redis
 from arq.connections import create_pool
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -38,10 +39,17 @@ def heartbeat_path(redis_url: str, health_key: str) -> Path:
 
 
 class ResilientWorker(Worker):
-    """``arq.Worker`` that waits for Redis instead of exiting when it goes away."""
+    """``arq.Worker`` that waits for Redis instead of exiting when it goes away, with a lease per job.
 
-    def __init__(self, *args: Any, redis_url: str, **kwargs: Any) -> None:
+    arq marks a started job in progress for the longest timeout of *any* function (+10 s): a model
+    import's hour. A worker killed mid-job (OOM, lost node) therefore held every short job it had
+    (a file's parse, an event's handlers) for an hour before another replica could run it.
+    ``leases`` maps job-id prefixes (``process:``, ``event:``) to their own lease (their function's
+    timeout + 10 s), set as the job starts."""
+
+    def __init__(self, *args: Any, redis_url: str, leases: dict[str, float] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._leases = leases or {}
         self._down_since: float | None = None
         self._delay = FIRST_DELAY
         self._beat_at = 0.0
@@ -60,6 +68,15 @@ class ResilientWorker(Worker):
             except REDIS_DOWN as exc:
                 await self._redis_down(exc)
         await super().main()
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        lease = next((s for prefix, s in self._leases.items() if job_id.startswith(prefix)), None)
+        if lease is not None:
+            try:
+                await self.pool.pexpire(in_progress_key_prefix + job_id, int(lease * 1000))
+            except REDIS_DOWN as exc:  # the long lease stays: the job is only slower to recover
+                log.warning("could not shorten the lease of %s: %s", job_id, exc)
+        await super().run_job(job_id, score)
 
     async def _poll_iteration(self) -> None:
         try:

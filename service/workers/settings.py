@@ -14,6 +14,7 @@ from service.domain.jobs import (
     DELIVER_WEBHOOK,
     DISPATCH_EVENT,
     EXPIRE_TUS_UPLOADS,
+    PROCESS_FILE,
     REINDEX,
     REQUEUE_LOST,
 )
@@ -22,6 +23,8 @@ from service.wiring import open_clients
 from service.workers import ingestion, jobs, sweeper
 
 JOB_TIMEOUT = 3600  # seconds; the chart's terminationGracePeriodSeconds follows job_completion_wait
+PROCESS_JOB_MARGIN = 10  # seconds a file's job gets beyond its parse timeout (status writes, events)
+LEASE_EXTRA = 10  # seconds a lease outlasts its job's timeout (arq's own margin)
 HEALTH_CHECK_INTERVAL = 15  # seconds; the record expires 1 s later, so a stuck worker fails its probe
 EVERY_5_MINUTES = set(range(0, 60, 5))
 POLL_DELAY = 0.05  # seconds between queue polls once every slot is busy (arq: 0.5, which left the
@@ -45,9 +48,12 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker``: one place for every limit."""
     return {
         "functions": [
-            jobs.import_model_job, jobs.import_dataset_job, func(jobs.reindex, name=REINDEX), jobs.process_file_job,
-            func(jobs.dispatch_event, name=DISPATCH_EVENT),
-            func(jobs.deliver_webhook, name=DELIVER_WEBHOOK, max_tries=settings.webhook_max_tries),
+            jobs.import_model_job, jobs.import_dataset_job, func(jobs.reindex, name=REINDEX),
+            func(jobs.process_file, name=PROCESS_FILE, max_tries=ingestion.MAX_TRIES + 1,
+                 timeout=process_job_timeout(settings)),
+            func(jobs.dispatch_event, name=DISPATCH_EVENT, timeout=settings.event_job_timeout),
+            func(jobs.deliver_webhook, name=DELIVER_WEBHOOK, max_tries=settings.webhook_max_tries,
+                 timeout=settings.event_job_timeout),
         ],
         "cron_jobs": [  # the sweeper (README "Reliability"); arq runs each once per slot across replicas
             cron(sweeper.requeue_lost, name=REQUEUE_LOST, minute=EVERY_5_MINUTES, run_at_startup=False),
@@ -68,7 +74,22 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "health_check_interval": HEALTH_CHECK_INTERVAL,
         "health_check_key": health_check_key(),
         "ctx": {"settings": settings},
+        "leases": job_leases(settings),
     }
+
+
+def process_job_timeout(settings: Settings) -> float:
+    """A file's job: its parse (``process_timeout``) plus its status writes and events."""
+    return settings.process_timeout + PROCESS_JOB_MARGIN
+
+
+def job_leases(settings: Settings) -> dict[str, float]:
+    """Job-id prefix → seconds a started job stays claimed (arq's rule: timeout + 10 s), so a job of a
+    killed worker runs again that soon rather than after the longest job's timeout
+    (``runner.ResilientWorker``). Model and dataset imports keep arq's lease (JOB_TIMEOUT + 10 s)."""
+    return {"process:": process_job_timeout(settings) + LEASE_EXTRA,
+            "event:": settings.event_job_timeout + LEASE_EXTRA,
+            "webhook:": settings.event_job_timeout + LEASE_EXTRA}
 
 
 def health_check_key() -> str:
