@@ -1,12 +1,15 @@
 """All configuration, read from ``DEPOT_*`` environment variables (nothing else reads os.environ)."""
 
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.domain.scans import ScanPolicy
+
+if TYPE_CHECKING:
+    from service.storage.redis_target import RedisTarget
 
 MIB = 1024 * 1024
 
@@ -28,6 +31,15 @@ class Settings(BaseSettings):
     # Redis: index and job queue
     redis_url: str = "redis://localhost:6379/0"
     redis_prefix: str = Field("depot:", description="key prefix of the Redis index")
+    redis_password: SecretStr | None = Field(None, description="Redis password (AUTH), instead of one in "
+                                             "DEPOT_REDIS_URL; empty: the URL's, if any")
+    redis_ca_file: str = Field("", description="CA bundle (PEM) that signed the Redis server's certificate, for "
+                               "a rediss:// URL; empty: the system's CAs")
+    redis_tls_verify: bool = Field(True, description="check the Redis server's TLS certificate and host name "
+                                   "(false only for a test setup)")
+    redis_sentinels: str = Field("", description="Redis Sentinels as host:port,host:port; set: the master is "
+                                 "asked of them and DEPOT_REDIS_URL gives only scheme, credentials and db")
+    redis_sentinel_master: str = Field("mymaster", description="the master's name known to the Sentinels")
 
     # Uploads
     max_upload_size: int = Field(100 * MIB, ge=1)
@@ -53,6 +65,8 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(32, ge=1, le=1000, description="jobs one worker process runs at once")
     stale_upload_age: int = Field(86_400, ge=0, description="seconds after which the sweeper aborts an open "
                                   "multipart upload and removes a staged model ZIP whose task is not running")
+    requeue_every: int = Field(300, description="seconds between two runs of the sweeper's search for lost "
+                               "ingestion jobs: a divisor of 60 below a minute, else whole minutes dividing an hour")
     event_job_timeout: float = Field(120.0, gt=0, description="seconds an event's handlers or one webhook "
                                      "delivery may run; a killed worker's event job runs again 10 s after that")
     pending_requeue_after: int = Field(900, ge=0, description="seconds a stored file may stay pending with no "
@@ -129,6 +143,13 @@ class Settings(BaseSettings):
     training_thresholds: str = Field("", description="training.ready thresholds per category, e.g. "
                                      "'audio:count=50,bytes=1073741824;text:count=200'; empty = off")
 
+    @field_validator("requeue_every")
+    @classmethod
+    def _check_requeue_every(cls, value: int) -> int:
+        if not (0 < value < 60 and 60 % value == 0) and not (value >= 60 and value % 60 == 0 and 60 % (value // 60) == 0):
+            raise ValueError("must divide a minute (1-30 s) or be whole minutes dividing an hour (60, 120, ... 3600)")
+        return value
+
     @field_validator("training_thresholds")
     @classmethod
     def _check_thresholds(cls, value: str) -> str:
@@ -162,6 +183,14 @@ class Settings(BaseSettings):
     def events_source(self) -> str:
         """The CloudEvents ``source``: ``event_source``, else the public URL."""
         return self.event_source or self.public_url or f"http://{self.host}:{self.port}"
+
+    def redis(self) -> "RedisTarget":
+        """How every client reaches Redis (URL, password, TLS, Sentinels): ``storage.redis_target``."""
+        from service.storage.redis_target import RedisTarget, parse_sentinels
+
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        return RedisTarget(self.redis_url, password or None, self.redis_ca_file or None, self.redis_tls_verify,
+                           parse_sentinels(self.redis_sentinels), self.redis_sentinel_master)
 
     def bucket(self, name: str) -> str:
         """The bucket name for a purpose (``training``, ``ingestion``) or ``models``."""

@@ -61,8 +61,8 @@ async def open_clients(settings: Settings, *, followers: bool = False) -> AsyncI
     also opens the Redis pool its live event streams block in, apart from the one uploads use."""
     async with AsyncExitStack() as stack:
         objects = await stack.enter_async_context(ObjectStore.open(settings))
-        redis = await stack.enter_async_context(open_redis(settings.redis_url))
-        raw_redis = await stack.enter_async_context(open_redis(settings.redis_url, decode_responses=False))
+        redis = await stack.enter_async_context(open_redis(settings.redis()))
+        raw_redis = await stack.enter_async_context(open_redis(settings.redis(), decode_responses=False))
         http = new_http_client()
         stack.push_async_callback(http.aclose)
         webhook_http = httpx.AsyncClient(follow_redirects=False)
@@ -76,7 +76,7 @@ async def open_clients(settings: Settings, *, followers: bool = False) -> AsyncI
         if followers:
             follower_log = await stack.enter_async_context(
                 EventLog.open_for_following(
-                    settings.redis_url,
+                    settings.redis(),
                     prefix,
                     settings.events_max_len,
                     source,

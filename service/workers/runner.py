@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as redis
 from arq.connections import create_pool
 from arq.constants import in_progress_key_prefix
 from arq.worker import Worker
@@ -133,7 +132,7 @@ async def check(settings: Settings, health_key: str, live: bool) -> tuple[int, s
         if age is None or age > BEAT_STALE:
             return 1, "no recent heartbeat from a worker on this host"
         return 0, f"alive ({problem})" if problem else "alive"
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    client = settings.redis().client(socket_connect_timeout=3, socket_timeout=3)
     try:
         record = await client.get(health_key)
     except REDIS_DOWN as exc:

@@ -4,7 +4,6 @@ import socket
 from contextlib import AsyncExitStack
 from typing import Any
 
-from arq.connections import RedisSettings
 from arq.constants import default_queue_name
 from arq.cron import cron
 from arq.worker import func
@@ -56,7 +55,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                  timeout=settings.event_job_timeout),
         ],
         "cron_jobs": [  # the sweeper (README "Reliability"); arq runs each once per slot across replicas
-            cron(sweeper.requeue_lost, name=REQUEUE_LOST, minute=EVERY_5_MINUTES, run_at_startup=False),
+            cron(sweeper.requeue_lost, name=REQUEUE_LOST, **every(settings.requeue_every), run_at_startup=False),
             cron(sweeper.clean_stale_uploads, name=CLEAN_STALE_UPLOADS, minute={17}),
             # Expired resumable uploads, at start-up and then in requeue_lost's minutes: arq keeps a cron
             # job's in-progress mark for 60 s after each run, so a job every minute would never let the
@@ -65,7 +64,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": settings.redis().arq_settings(),
         "max_tries": 3,
         "max_jobs": settings.worker_max_jobs,
         "poll_delay": POLL_DELAY,
@@ -76,6 +75,13 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "ctx": {"settings": settings},
         "leases": job_leases(settings),
     }
+
+
+def every(seconds: int) -> dict[str, Any]:
+    """arq cron times for "every ``seconds``": a divisor of 60 seconds, or whole minutes."""
+    if seconds < 60:
+        return {"second": set(range(0, 60, seconds))}
+    return {"minute": set(range(0, 60, seconds // 60))}
 
 
 def process_job_timeout(settings: Settings) -> float:
