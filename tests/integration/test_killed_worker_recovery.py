@@ -4,6 +4,7 @@ the event of an outcome the dead try had already written to the manifest."""
 
 import asyncio
 import json
+import warnings
 from typing import Any
 
 from arq.constants import in_progress_key_prefix
@@ -41,7 +42,9 @@ def test_a_file_job_is_claimed_for_its_own_lease_not_the_longest_jobs(settings, 
         try:
             await worker.main()
         finally:
-            await worker.close()
+            with warnings.catch_warnings():  # arq's close() calls redis-py's deprecated close()
+                warnings.simplefilter("ignore", DeprecationWarning)
+                await worker.close()
 
     asyncio.run(run())
     lease = job_leases(short)["process:"] * 1000
