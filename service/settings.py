@@ -67,8 +67,8 @@ class Settings(BaseSettings):
                                   "multipart upload and removes a staged model ZIP whose task is not running")
     requeue_every: int = Field(300, description="seconds between two runs of the sweeper's search for lost "
                                "ingestion jobs: a divisor of 60 below a minute, else whole minutes dividing an hour")
-    event_job_timeout: float = Field(120.0, gt=0, description="seconds an event's handlers or one webhook "
-                                     "delivery may run; a killed worker's event job runs again 10 s after that")
+    worker_job_lease: float = Field(30.0, ge=1, description="seconds a running job stays claimed without "
+                                    "renewal (renewed every third): a killed worker's jobs run elsewhere this soon")
     pending_requeue_after: int = Field(900, ge=0, description="seconds a stored file may stay pending with no "
                                        "ingestion job queued before the sweeper queues it again")
 

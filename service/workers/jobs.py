@@ -37,7 +37,7 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
     """Parse one stored file and record its summary and status (job id ``process:<path>``);
     ``uploaded_event`` is the file.uploaded event to queue for delivery first. Registered in
     ``workers.settings`` with one try more than it retries itself (that try only fails a file whose
-    parse killed its worker every time) and a timeout and lease from the settings."""
+    parse killed its worker every time)."""
     return await ingestion.process_file(ctx, path, uploaded_event)
 
 

@@ -38,17 +38,19 @@ def heartbeat_path(redis_url: str, health_key: str) -> Path:
 
 
 class ResilientWorker(Worker):
-    """``arq.Worker`` that waits for Redis instead of exiting when it goes away, with a lease per job.
+    """``arq.Worker`` that waits for Redis instead of exiting when it goes away, and holds each running
+    job by a short lease it renews.
 
-    arq marks a started job in progress for the longest timeout of *any* function (+10 s): a model
-    import's hour. A worker killed mid-job (OOM, lost node) therefore held every short job it had
-    (a file's parse, an event's handlers) for an hour before another replica could run it.
-    ``leases`` maps job-id prefixes (``process:``, ``event:``) to their own lease (their function's
-    timeout + 10 s), set as the job starts."""
+    arq claims a started job for the longest timeout of *any* function (+10 s): a model import's
+    hour. A worker killed mid-job (OOM, lost node) therefore held every job it ran (a file's parse,
+    an event's handlers) for an hour before another replica could run it. Here the claim is cut to
+    ``lease`` seconds as the job starts and renewed every third of that while it runs, so a live job
+    of any length keeps it and a dead worker's jobs run elsewhere within ``lease`` seconds. Cron jobs
+    keep arq's claim (arq marks a finished cron run in progress for a while: a renewal must not shorten it)."""
 
-    def __init__(self, *args: Any, redis_url: str, leases: dict[str, float] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, redis_url: str, lease: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._leases = leases or {}
+        self._lease = lease
         self._down_since: float | None = None
         self._delay = FIRST_DELAY
         self._beat_at = 0.0
@@ -69,13 +71,22 @@ class ResilientWorker(Worker):
         await super().main()
 
     async def run_job(self, job_id: str, score: int) -> None:
-        lease = next((s for prefix, s in self._leases.items() if job_id.startswith(prefix)), None)
-        if lease is not None:
+        if self._lease is None or job_id.startswith("cron:"):
+            return await super().run_job(job_id, score)
+        holder = asyncio.ensure_future(self._hold(in_progress_key_prefix + job_id, self._lease))
+        try:
+            await super().run_job(job_id, score)
+        finally:
+            holder.cancel()
+
+    async def _hold(self, key: str, lease: float) -> None:
+        """Renew a running job's claim; PEXPIRE never recreates the key once arq has finished the job."""
+        while True:
             try:
-                await self.pool.pexpire(in_progress_key_prefix + job_id, int(lease * 1000))
-            except REDIS_DOWN as exc:  # the long lease stays: the job is only slower to recover
-                log.warning("could not shorten the lease of %s: %s", job_id, exc)
-        await super().run_job(job_id, score)
+                await self.pool.pexpire(key, int(lease * 1000))
+            except REDIS_DOWN as exc:  # the claim may lapse: at worst the job runs once more elsewhere
+                log.warning("could not renew the claim %s: %s", key, exc)
+            await asyncio.sleep(lease / 3)
 
     async def _poll_iteration(self) -> None:
         try:

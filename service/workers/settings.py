@@ -22,8 +22,6 @@ from service.wiring import open_clients
 from service.workers import ingestion, jobs, sweeper
 
 JOB_TIMEOUT = 3600  # seconds; the chart's terminationGracePeriodSeconds follows job_completion_wait
-PROCESS_JOB_MARGIN = 10  # seconds a file's job gets beyond its parse timeout (status writes, events)
-LEASE_EXTRA = 10  # seconds a lease outlasts its job's timeout (arq's own margin)
 HEALTH_CHECK_INTERVAL = 15  # seconds; the record expires 1 s later, so a stuck worker fails its probe
 EVERY_5_MINUTES = set(range(0, 60, 5))
 POLL_DELAY = 0.05  # seconds between queue polls once every slot is busy (arq: 0.5, which left the
@@ -48,11 +46,9 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     return {
         "functions": [
             jobs.import_model_job, jobs.import_dataset_job, func(jobs.reindex, name=REINDEX),
-            func(jobs.process_file, name=PROCESS_FILE, max_tries=ingestion.MAX_TRIES + 1,
-                 timeout=process_job_timeout(settings)),
-            func(jobs.dispatch_event, name=DISPATCH_EVENT, timeout=settings.event_job_timeout),
-            func(jobs.deliver_webhook, name=DELIVER_WEBHOOK, max_tries=settings.webhook_max_tries,
-                 timeout=settings.event_job_timeout),
+            func(jobs.process_file, name=PROCESS_FILE, max_tries=ingestion.MAX_TRIES + 1),
+            func(jobs.dispatch_event, name=DISPATCH_EVENT),
+            func(jobs.deliver_webhook, name=DELIVER_WEBHOOK, max_tries=settings.webhook_max_tries),
         ],
         "cron_jobs": [  # the sweeper (README "Reliability"); arq runs each once per slot across replicas
             cron(sweeper.requeue_lost, name=REQUEUE_LOST, **every(settings.requeue_every), run_at_startup=False),
@@ -73,7 +69,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "health_check_interval": HEALTH_CHECK_INTERVAL,
         "health_check_key": health_check_key(),
         "ctx": {"settings": settings},
-        "leases": job_leases(settings),
+        "lease": settings.worker_job_lease,  # runner.ResilientWorker
     }
 
 
@@ -82,20 +78,6 @@ def every(seconds: int) -> dict[str, Any]:
     if seconds < 60:
         return {"second": set(range(0, 60, seconds))}
     return {"minute": set(range(0, 60, seconds // 60))}
-
-
-def process_job_timeout(settings: Settings) -> float:
-    """A file's job: its parse (``process_timeout``) plus its status writes and events."""
-    return settings.process_timeout + PROCESS_JOB_MARGIN
-
-
-def job_leases(settings: Settings) -> dict[str, float]:
-    """Job-id prefix → seconds a started job stays claimed (arq's rule: timeout + 10 s), so a job of a
-    killed worker runs again that soon rather than after the longest job's timeout
-    (``runner.ResilientWorker``). Model and dataset imports keep arq's lease (JOB_TIMEOUT + 10 s)."""
-    return {"process:": process_job_timeout(settings) + LEASE_EXTRA,
-            "event:": settings.event_job_timeout + LEASE_EXTRA,
-            "webhook:": settings.event_job_timeout + LEASE_EXTRA}
 
 
 def health_check_key() -> str:

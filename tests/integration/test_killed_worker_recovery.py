@@ -1,5 +1,5 @@
 """What a SIGKILLed worker leaves behind is picked up quickly and completely (found by test_replicas.py):
-its short jobs are claimed for their own lease, not arq's hour, and a rerun finishes the index write and
+its jobs are claimed for a short renewed lease, not arq's hour, and a rerun finishes the index write and
 the event of an outcome the dead try had already written to the manifest."""
 
 import asyncio
@@ -8,36 +8,36 @@ import warnings
 from typing import Any
 
 from arq.constants import in_progress_key_prefix
+from arq.worker import func
 
-from service.domain.jobs import PROCESS_FILE, REINDEX
 from service.settings import Settings
 from service.storage.queue import JobQueue
 from service.workers import ingestion
 from service.workers.runner import ResilientWorker
-from service.workers.settings import JOB_TIMEOUT, job_leases, shutdown, startup, worker_options
+from service.workers.settings import shutdown, startup, worker_options
 
 
-def test_a_file_job_is_claimed_for_its_own_lease_not_the_longest_jobs(settings, client):
-    """arq claims every job for the longest timeout of any function (+10 s): an hour, for model imports.
-    A file's job now holds its claim for process_timeout + 20 s; a long job keeps arq's."""
-    short = settings.model_copy(update={"process_timeout": 2})
+def test_a_running_job_holds_a_short_renewed_claim_not_arqs_hour(settings, client):
+    """arq claims every job for the longest timeout of any function (+10 s): an hour, for model imports,
+    so a killed worker's files waited an hour. The claim is now DEPOT_WORKER_JOB_LEASE, renewed while
+    the job runs: short at the start, still held by a job running three leases long."""
+    short = settings.model_copy(update={"worker_job_lease": 1})
     seen: dict[str, int] = {}
 
-    async def on_job_start(ctx: dict[str, Any]) -> None:
-        seen[ctx["job_id"]] = await ctx["redis"].pttl(in_progress_key_prefix + ctx["job_id"])
+    async def slow(ctx: dict[str, Any]) -> str:
+        key = in_progress_key_prefix + ctx["job_id"]
+        seen["start"] = await ctx["redis"].pttl(key)
+        await asyncio.sleep(3 * short.worker_job_lease)
+        seen["after three leases"] = await ctx["redis"].pttl(key)
+        return "done"
 
     async def run() -> None:
         from service.storage.redis import open_redis
 
-        async with open_redis(short.redis_url) as client:
-            await JobQueue(client).enqueue(
-                PROCESS_FILE,
-                "ingestion/text/gone_20260101_000000_00000000.txt",
-                None,
-                job_id="process:ingestion/text/gone_20260101_000000_00000000.txt",
-            )
-            await JobQueue(client).enqueue(REINDEX, job_id="reindex-lease")
-        options = {**worker_options(short), "on_job_start": on_job_start, "cron_jobs": []}
+        async with open_redis(short.redis_url) as redis_client:
+            await JobQueue(redis_client).enqueue("slow", job_id="slow-job")
+        options = worker_options(short)
+        options.update(functions=[*options["functions"], func(slow, name="slow")], cron_jobs=[])
         worker = ResilientWorker(**options, burst=True, redis_url=short.redis_url)
         try:
             await worker.main()
@@ -47,10 +47,8 @@ def test_a_file_job_is_claimed_for_its_own_lease_not_the_longest_jobs(settings, 
                 await worker.close()
 
     asyncio.run(run())
-    lease = job_leases(short)["process:"] * 1000
-    assert lease == (2 + 10 + 10) * 1000
-    assert 0 < seen["process:ingestion/text/gone_20260101_000000_00000000.txt"] <= lease
-    assert seen["reindex-lease"] > JOB_TIMEOUT * 1000  # model imports and reindex keep the long claim
+    assert 0 < seen["start"] <= 1000  # not arq's JOB_TIMEOUT + 10 s
+    assert 0 < seen["after three leases"] <= 1000  # renewed: another worker cannot take a live job
 
 
 def test_a_rerun_finishes_what_a_killed_try_left_after_its_manifest_write(client, s3, settings: Settings):
