@@ -1,15 +1,12 @@
 """All configuration, read from ``DEPOT_*`` environment variables (nothing else reads os.environ)."""
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.domain.scans import ScanPolicy
-
-if TYPE_CHECKING:
-    from service.storage.redis_target import RedisTarget
 
 MIB = 1024 * 1024
 
@@ -183,14 +180,6 @@ class Settings(BaseSettings):
     def events_source(self) -> str:
         """The CloudEvents ``source``: ``event_source``, else the public URL."""
         return self.event_source or self.public_url or f"http://{self.host}:{self.port}"
-
-    def redis(self) -> "RedisTarget":
-        """How every client reaches Redis (URL, password, TLS, Sentinels): ``storage.redis_target``."""
-        from service.storage.redis_target import RedisTarget, parse_sentinels
-
-        password = self.redis_password.get_secret_value() if self.redis_password else None
-        return RedisTarget(self.redis_url, password or None, self.redis_ca_file or None, self.redis_tls_verify,
-                           parse_sentinels(self.redis_sentinels), self.redis_sentinel_master)
 
     def bucket(self, name: str) -> str:
         """The bucket name for a purpose (``training``, ``ingestion``) or ``models``."""

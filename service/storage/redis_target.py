@@ -17,6 +17,8 @@ import redis.asyncio as redis
 from arq.connections import RedisSettings
 from redis.asyncio.sentinel import Sentinel
 
+from service.settings import Settings
+
 
 @dataclass(frozen=True)
 class RedisTarget:
@@ -26,6 +28,19 @@ class RedisTarget:
     tls_verify: bool = True
     sentinels: tuple[tuple[str, int], ...] = ()
     sentinel_master: str = "mymaster"
+
+    @classmethod
+    def of(cls, settings: Settings) -> "RedisTarget":
+        """The target ``DEPOT_REDIS_*`` describe."""
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        return cls(
+            settings.redis_url,
+            password or None,
+            settings.redis_ca_file or None,
+            settings.redis_tls_verify,
+            parse_sentinels(settings.redis_sentinels),
+            settings.redis_sentinel_master,
+        )
 
     @property
     def tls(self) -> bool:

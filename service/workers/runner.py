@@ -23,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.settings import Settings
+from service.storage.redis_target import RedisTarget
 
 log = logging.getLogger("depot.worker")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -143,7 +144,7 @@ async def check(settings: Settings, health_key: str, live: bool) -> tuple[int, s
         if age is None or age > BEAT_STALE:
             return 1, "no recent heartbeat from a worker on this host"
         return 0, f"alive ({problem})" if problem else "alive"
-    client = settings.redis().client(socket_connect_timeout=3, socket_timeout=3)
+    client = RedisTarget.of(settings).client(socket_connect_timeout=3, socket_timeout=3)
     try:
         record = await client.get(health_key)
     except REDIS_DOWN as exc:

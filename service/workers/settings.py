@@ -18,6 +18,7 @@ from service.domain.jobs import (
     REQUEUE_LOST,
 )
 from service.settings import Settings, get_settings
+from service.storage.redis_target import RedisTarget
 from service.wiring import open_clients
 from service.workers import ingestion, jobs, sweeper
 
@@ -60,7 +61,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "redis_settings": settings.redis().arq_settings(),
+        "redis_settings": RedisTarget.of(settings).arq_settings(),
         "max_tries": 3,
         "max_jobs": settings.worker_max_jobs,
         "poll_delay": POLL_DELAY,

@@ -69,7 +69,8 @@ def test_a_password_from_the_url_or_the_setting_reaches_redis_py_and_arq(secured
     for target in (RedisTarget(secured.url), RedisTarget(bare, password=PASSWORD)):
         assert asyncio.run(ping(target)) and asyncio.run(arq_ping(target))
     settings = Settings(redis_url=bare, redis_password=PASSWORD)
-    assert settings.redis().arq_settings().password == PASSWORD and asyncio.run(ping(settings.redis()))
+    target = RedisTarget.of(settings)
+    assert target.arq_settings().password == PASSWORD and asyncio.run(ping(target))
 
 
 def test_tls_is_verified_against_the_configured_ca(tls):
