@@ -102,8 +102,3 @@ class Ledger:
         with self.lock:
             self.stored.pop(path)
             self.deleted.add(path)
-
-    def stats(self) -> dict[str, int]:
-        """total_files and total_size as /stats must report them."""
-        with self.lock:
-            return {"total_files": len(self.stored), "total_size": sum(s.size for s in self.stored.values())}

@@ -258,7 +258,14 @@ def test_two_apis_and_two_workers_agree_and_survive_sigkill(replicas, s3, settin
     assert replicas["transport"].connect_retries > 0  # the dead API was routed around
     files = check_agreement(http, s3, settings, ledger, time.monotonic() + SETTLE, killed=True)
     print(f"SIGKILL phase checked after {time.monotonic() - started:.1f} s")
-    for path, record in ledger.stored.items():  # every 201 is intact, byte for byte
+    for path, record in ledger.stored.items():  # every 201 is intact, byte for byte, and so is its manifest
         body = http.get(f"/api/v1/data/files/{path}")
         assert body.status_code == 200 and hashlib.sha256(body.content).hexdigest() == record.sha256
+        meta = http.get(f"/api/v1/data/files/{path}", params={"metadata": "true"}).json()["metadata"]
+        assert (meta["hash"], meta["size"], meta["status"]) == (record.sha256, record.size, record.final), meta
+        assert (meta["status"] == "done") == (meta["summary"] is not None) and meta["duplicate_of"] is None
+    print(
+        f"cut uploads: {len(ledger.unanswered)}, of which stored: {len(files) - len(ledger.stored)}; "
+        f"connections moved to the live API: {replicas['transport'].connect_retries}"
+    )
     assert len(files) >= len(ledger.stored)
