@@ -45,3 +45,15 @@ def test_a_key_may_carry_its_own_rate_limit():
                                    "rate_limit_burst": 3}, {"hash": hash_key("b"), "scopes": ["read"]}]))
     assert (keys[hash_key("a")].rate_limit_per_minute, keys[hash_key("a")].rate_limit_burst) == (6, 3)
     assert (keys[hash_key("b")].rate_limit_per_minute, keys[hash_key("b")].rate_limit_burst) == (None, None)
+
+
+def test_keys_create_writes_a_keys_own_rate_limit():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "service", "keys", "create", "--name", "public",
+                          "--rate-limit-per-minute", "6", "--rate-limit-burst", "3"],
+                         capture_output=True, text=True, check=True).stdout
+    entry = json.loads(out.split("entry:", 1)[1])
+    assert (entry["rate_limit_per_minute"], entry["rate_limit_burst"]) == (6, 3)
+    assert next(iter(parse_keys(json.dumps([entry])).values())).rate_limit_burst == 3
