@@ -43,15 +43,16 @@ class ResilientWorker(Worker):
     job by a short lease it renews.
 
     arq claims a started job for the longest timeout of *any* function (+10 s): a model import's
-    hour. A worker killed mid-job (OOM, lost node) therefore held every job it ran (a file's parse,
-    an event's handlers) for an hour before another replica could run it. Here the claim is cut to
-    ``lease`` seconds as the job starts and renewed every third of that while it runs, so a live job
-    of any length keeps it and a dead worker's jobs run elsewhere within ``lease`` seconds. Cron jobs
-    keep arq's claim (arq marks a finished cron run in progress for a while: a renewal must not shorten it)."""
+    hour. A worker killed mid-job (OOM, lost node) therefore held every job it had claimed (a file's
+    parse, an event's handlers) for an hour before another replica could run it. Here every claim is
+    ``lease`` seconds, renewed every third of that while the job runs, so a live job of any length
+    keeps it and a dead worker's jobs (started or only claimed) run elsewhere within ``lease``."""
 
     def __init__(self, *args: Any, redis_url: str, lease: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lease = lease
+        if lease is not None:
+            self.in_progress_timeout_s = lease  # the claim arq takes before a job starts
         self._down_since: float | None = None
         self._delay = FIRST_DELAY
         self._beat_at = 0.0
@@ -72,7 +73,7 @@ class ResilientWorker(Worker):
         await super().main()
 
     async def run_job(self, job_id: str, score: int) -> None:
-        if self._lease is None or job_id.startswith("cron:"):
+        if self._lease is None:
             return await super().run_job(job_id, score)
         holder = asyncio.ensure_future(self._hold(in_progress_key_prefix + job_id, self._lease))
         try:

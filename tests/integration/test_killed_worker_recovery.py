@@ -39,6 +39,7 @@ def test_a_running_job_holds_a_short_renewed_claim_not_arqs_hour(settings, clien
         options = worker_options(short)
         options.update(functions=[*options["functions"], func(slow, name="slow")], cron_jobs=[])
         worker = ResilientWorker(**options, burst=True, redis_url=short.redis_url)
+        assert worker.in_progress_timeout_s == 1  # a claimed job not yet started: the same short claim
         try:
             await worker.main()
         finally:

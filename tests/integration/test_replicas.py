@@ -29,7 +29,7 @@ KINDS = ["json", "jsonl", "csv", "yaml", "xml", "txt", "wav", "zip", "tgz", "bad
 OPERATIONS = 1000
 THREADS = 8
 MAX_JOBS = 8  # per worker: at most this many jobs die with a killed worker
-SETTLE = 90  # seconds processing and event handlers may take to catch up (a killed worker's claims: 3 s)
+SETTLE = 90  # seconds processing and event handlers may take to catch up (a killed worker's claims: 5 s)
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def replicas(base_env, tmp_path, clean) -> Iterator[dict]:
         "rate_limit_per_minute": "0",
         "duplicates": "reject",
         "training_thresholds": f"text:count={THRESHOLD}",
-        "worker_job_lease": "3",
+        "worker_job_lease": "5",
         "worker_max_jobs": str(MAX_JOBS),
         "requeue_every": "5",  # the sweeper finds uploads whose API died before queueing their job
         "pending_requeue_after": "5",
