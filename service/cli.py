@@ -112,6 +112,9 @@ def keys_create(
     scopes: str = typer.Option("read", help="comma-separated: read, write, delete, admin (admin includes all)"),
     purpose: str = typer.Option(None, help="limit the key to one purpose's data files (training, ingestion)"),
     name: str = typer.Option("key", help="a label for logs and rate limits"),
+    rate_limit_per_minute: int = typer.Option(None, min=0, help="this key's own rate (0: unlimited); "
+                                              "default: DEPOT_RATE_LIMIT_PER_MINUTE"),
+    rate_limit_burst: int = typer.Option(None, min=1, help="this key's own burst; default: DEPOT_RATE_LIMIT_BURST"),
 ) -> None:
     """Print a new API key (shown once) and the JSON entry to add to DEPOT_API_KEYS."""
     import json
@@ -126,6 +129,8 @@ def keys_create(
         raise typer.BadParameter(str(exc)) from None
     key = new_key()
     entry = entry_for(name, hash_key(key), chosen, bound)
+    limits = {"rate_limit_per_minute": rate_limit_per_minute, "rate_limit_burst": rate_limit_burst}
+    entry.update({field: value for field, value in limits.items() if value is not None})
     parse_keys(json.dumps([entry]))  # what we print must be accepted
     typer.echo(f"key:   {key}")
     typer.echo(f"hash:  {entry['hash']}")

@@ -113,23 +113,33 @@ def start_seaweedfs(data_dir: Path, s3_port: int | None = None, timeout: float =
     return _wait(server, ready, timeout)
 
 
-def start_redis(data_dir: Path, port: int | None = None, timeout: float = 20) -> Server:
-    """``redis-server`` on loopback with AOF persistence under ``data_dir``."""
+def start_redis(
+    data_dir: Path, port: int | None = None, timeout: float = 20, password: str | None = None,
+    extra_args: Sequence[str] = (),
+) -> Server:
+    """``redis-server`` on loopback with AOF persistence under ``data_dir`` (``password``: ``--requirepass``;
+    ``extra_args``: more options, e.g. a Sentinel's)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     argv = [
         tool_path("redis-server"), "--bind", LOOPBACK, "--port", str(port), "--dir", str(data_dir),
-        "--appendonly", "yes", "--save", "", "--protected-mode", "yes",
+        "--appendonly", "yes", "--save", "", "--protected-mode", "yes", *extra_args,
     ]
+    if password:
+        argv += ["--requirepass", password]
+    auth = f":{password}@" if password else ""
     server = Server(
         "redis", _spawn("redis", argv, data_dir / "redis.log"),
-        f"redis://{LOOPBACK}:{port}/0", data_dir / "redis.log",
+        f"redis://{auth}{LOOPBACK}:{port}/0", data_dir / "redis.log",
     )
 
     def ready() -> bool:
         with socket.create_connection((LOOPBACK, port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            sock.sendall((f"AUTH {password}\r\nPING\r\n" if password else "PING\r\n").encode())
+            answer = b""
+            while answer.count(b"\r\n") < (2 if password else 1) and (chunk := sock.recv(64)):
+                answer += chunk
+            return answer.endswith(b"+PONG\r\n")
 
     return _wait(server, ready, timeout)
 

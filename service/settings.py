@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     # Redis: index and job queue
     redis_url: str = "redis://localhost:6379/0"
     redis_prefix: str = Field("depot:", description="key prefix of the Redis index")
+    redis_password: SecretStr | None = Field(None, description="Redis password (AUTH), instead of one in "
+                                             "DEPOT_REDIS_URL; empty: the URL's, if any")
+    redis_ca_file: str = Field("", description="CA bundle (PEM) that signed the Redis server's certificate, for "
+                               "a rediss:// URL; empty: the system's CAs")
+    redis_tls_verify: bool = Field(True, description="check the Redis server's TLS certificate and host name "
+                                   "(false only for a test setup)")
+    redis_sentinels: str = Field("", description="Redis Sentinels as host:port,host:port; set: the master is "
+                                 "asked of them and DEPOT_REDIS_URL gives only scheme, credentials and db")
+    redis_sentinel_master: str = Field("mymaster", description="the master's name known to the Sentinels")
 
     # Uploads
     max_upload_size: int = Field(100 * MIB, ge=1)
@@ -65,6 +74,10 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(32, ge=1, le=1000, description="jobs one worker process runs at once")
     stale_upload_age: int = Field(86_400, ge=0, description="seconds after which the sweeper aborts an open "
                                   "multipart upload and removes a staged model ZIP whose task is not running")
+    requeue_every: int = Field(300, description="seconds between two runs of the sweeper's search for lost "
+                               "ingestion jobs: a divisor of 60 below a minute, else whole minutes dividing an hour")
+    worker_job_lease: float = Field(30.0, ge=1, description="seconds a running job stays claimed without "
+                                    "renewal (renewed every third): a killed worker's jobs run elsewhere this soon")
     pending_requeue_after: int = Field(900, ge=0, description="seconds a stored file may stay pending with no "
                                        "ingestion job queued before the sweeper queues it again")
 
@@ -138,6 +151,13 @@ class Settings(BaseSettings):
                                        "for each next")
     training_thresholds: str = Field("", description="training.ready thresholds per category, e.g. "
                                      "'audio:count=50,bytes=1073741824;text:count=200'; empty = off")
+
+    @field_validator("requeue_every")
+    @classmethod
+    def _check_requeue_every(cls, value: int) -> int:
+        if not (0 < value < 60 and 60 % value == 0) and not (value >= 60 and value % 60 == 0 and 60 % (value // 60) == 0):
+            raise ValueError("must divide a minute (1-30 s) or be whole minutes dividing an hour (60, 120, ... 3600)")
+        return value
 
     @field_validator("training_thresholds")
     @classmethod

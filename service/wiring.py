@@ -23,6 +23,7 @@ from service.storage.objects import ObjectStore
 from service.storage.queue import JobQueue
 from service.storage.ratelimit import RateLimiter
 from service.storage.redis import open_redis
+from service.storage.redis_target import RedisTarget
 from service.storage.training import TrainingCounter
 from service.storage.tus import TusStore
 from service.storage.tus_state import TusState
@@ -64,8 +65,8 @@ async def open_clients(settings: Settings, *, followers: bool = False) -> AsyncI
     also opens the Redis pool its live event streams block in, apart from the one uploads use."""
     async with AsyncExitStack() as stack:
         objects = await stack.enter_async_context(ObjectStore.open(settings))
-        redis = await stack.enter_async_context(open_redis(settings.redis_url))
-        raw_redis = await stack.enter_async_context(open_redis(settings.redis_url, decode_responses=False))
+        redis = await stack.enter_async_context(open_redis(RedisTarget.of(settings)))
+        raw_redis = await stack.enter_async_context(open_redis(RedisTarget.of(settings), decode_responses=False))
         http = new_http_client()
         stack.push_async_callback(http.aclose)
         webhook_http = httpx.AsyncClient(follow_redirects=False)
@@ -79,7 +80,7 @@ async def open_clients(settings: Settings, *, followers: bool = False) -> AsyncI
         if followers:
             follower_log = await stack.enter_async_context(
                 EventLog.open_for_following(
-                    settings.redis_url,
+                    RedisTarget.of(settings),
                     prefix,
                     settings.events_max_len,
                     source,

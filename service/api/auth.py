@@ -63,9 +63,10 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("invalid API key", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         clients = getattr(connection.app.state, "clients", None)  # set by the lifespan (service.wiring)
         if clients is not None:
-            wait = await clients.limiter.wait_seconds(key.ident)
+            rate = clients.limiter.rate if key.rate_limit_per_minute is None else key.rate_limit_per_minute
+            wait = await clients.limiter.wait_seconds(key.ident, rate, key.rate_limit_burst)
             if wait:
-                raise TooManyRequestsException(f"rate limit of {clients.limiter.rate} requests per minute exceeded",
+                raise TooManyRequestsException(f"rate limit of {rate} requests per minute exceeded",
                                                headers={"Retry-After": str(wait)})
         return AuthenticationResult(user=key.name, auth=key)
 

@@ -31,6 +31,8 @@ class ApiKey:
     hash: str
     scopes: frozenset[str]
     purpose: Purpose | None = None
+    rate_limit_per_minute: int | None = None  # this key's own limit; None: DEPOT_RATE_LIMIT_PER_MINUTE
+    rate_limit_burst: int | None = None  # this key's own burst; None: DEPOT_RATE_LIMIT_BURST
 
     def allows(self, scope: str) -> bool:
         """``admin`` includes every other scope."""
@@ -83,7 +85,7 @@ def parse_keys(raw: str) -> dict[str, ApiKey]:
     for number, item in enumerate(items, 1):
         if not isinstance(item, dict):
             raise ValueError(f"DEPOT_API_KEYS entry {number} is not an object")
-        unknown = set(item) - {"name", "hash", "scopes", "purpose"}
+        unknown = set(item) - {"name", "hash", "scopes", "purpose", *_LIMITS}
         if unknown:
             raise ValueError(f"DEPOT_API_KEYS entry {number}: unknown fields {sorted(unknown)}")
         key_hash = str(item.get("hash", "")).lower()
@@ -98,8 +100,22 @@ def parse_keys(raw: str) -> dict[str, ApiKey]:
         if key_hash in keys:
             raise ValueError(f"DEPOT_API_KEYS entry {number}: the same key is configured twice")
         keys[key_hash] = ApiKey(name, key_hash, parse_scopes(item.get("scopes") or []),
-                                Purpose(purpose) if purpose else None)
+                                Purpose(purpose) if purpose else None, *_limits(item, number))
     return keys
+
+
+_LIMITS = {"rate_limit_per_minute": 0, "rate_limit_burst": 1}  # optional per-key fields and their minimum
+
+
+def _limits(item: dict, number: int) -> list[int | None]:
+    """A key's own rate limit and burst (``None``: the global setting), checked like the settings."""
+    found: list[int | None] = []
+    for field_name, least in _LIMITS.items():
+        value = item.get(field_name)
+        if value is not None and (type(value) is not int or value < least):
+            raise ValueError(f"DEPOT_API_KEYS entry {number}: {field_name} must be an integer >= {least}")
+        found.append(value)
+    return found
 
 
 def lookup(keys: dict[str, ApiKey], presented: str) -> ApiKey | None:

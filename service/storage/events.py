@@ -20,6 +20,7 @@ from service.errors import InvalidInput
 from service.storage.index import StreamEntry
 from service.storage.queue import JobQueue
 from service.storage.redis import open_redis, translate_errors
+from service.storage.redis_target import RedisTarget
 
 STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")  # fullmatch, ASCII digits only
 Filter = Callable[[dict[str, Any]], bool]
@@ -41,7 +42,7 @@ class EventLog:
     @classmethod
     @asynccontextmanager
     async def open_for_following(
-        cls, url: str, prefix: str, max_len: int, source: str, streams: int, heartbeat: float
+        cls, url: "str | RedisTarget", prefix: str, max_len: int, source: str, streams: int, heartbeat: float
     ) -> AsyncIterator["EventLog"]:
         """A log on its own pool for ``follow``: each follower blocks one connection in XREAD, so
         followers never take the connections uploads need."""

@@ -38,13 +38,16 @@ class RateLimiter:
         self.emission_ms = math.ceil(60_000 / rate) if rate else 0
         self._script = client.register_script(_GCRA)
 
-    async def wait_seconds(self, ident: str) -> int:
-        """0 when the request may go ahead, else whole seconds until it may."""
-        if not self.rate:
+    async def wait_seconds(self, ident: str, rate: int | None = None, burst: int | None = None) -> int:
+        """0 when the request may go ahead, else whole seconds until it may. ``rate`` and ``burst``
+        replace the defaults for this key (``DEPOT_API_KEYS`` may set them per key)."""
+        rate = self.rate if rate is None else rate
+        if not rate:
             return 0
+        emission_ms = self.emission_ms if rate == self.rate else math.ceil(60_000 / rate)
         try:
             wait_ms = int(await self._script(keys=[f"{self.prefix}ratelimit:{ident}"],
-                                             args=[self.emission_ms, self.burst]))
+                                             args=[emission_ms, max(1, burst or self.burst)]))
         except (RedisError, OSError) as exc:
             log.warning("rate limiter unavailable; request let through", error=repr(exc))
             return 0

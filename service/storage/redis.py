@@ -11,6 +11,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from service.errors import DependencyDown
+from service.storage.redis_target import RedisTarget
 
 
 @asynccontextmanager
@@ -23,7 +24,7 @@ async def translate_errors(action: str) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def open_redis(
-    url: str,
+    target: str | RedisTarget,
     *,
     socket_timeout: float = 10,
     max_connections: int | None = None,
@@ -32,9 +33,10 @@ async def open_redis(
 ) -> AsyncIterator[redis.Redis]:
     """The process's Redis client (a connection pool), closed on exit. The defaults suit short
     commands; a pool for blocking reads passes a longer ``socket_timeout`` and its own bound;
-    ``decode_responses=False`` for the binary-safe one (tus keeps raw bytes: tails, hash states)."""
-    client = redis.Redis.from_url(
-        url,
+    ``decode_responses=False`` for the binary-safe one (tus keeps raw bytes: tails, hash states).
+    ``target``: a URL, or a ``RedisTarget`` with password, TLS and Sentinel options."""
+    target = target if isinstance(target, RedisTarget) else RedisTarget(target)
+    client = target.client(
         decode_responses=decode_responses,
         socket_connect_timeout=3,
         socket_timeout=socket_timeout,

@@ -7,7 +7,7 @@ truth), then tag, then index. Transient storage faults are retried with backoff;
 that does not parse ends ``failed`` with the parser's message, and so does any other
 exception of the parser (MemoryError, RecursionError, a library bug). A file whose job
 keeps dying with its worker (killed mid-parse) is failed by the job's last try instead of
-being redelivered forever (``jobs.process_file_job`` allows one try more for that)."""
+being redelivered forever (``workers.settings`` allows the job one try more for that)."""
 
 import logging
 from typing import Any
@@ -44,9 +44,12 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
         record = await files.record(path)
     except NotFound:
         return "missing"
-    if record.status in (Status.done, Status.failed):
-        return record.status.value
     job_try = int(ctx.get("job_try", 1))
+    if record.status in (Status.done, Status.failed):
+        if job_try > 1:  # an earlier try recorded the outcome in the manifest, then died (SIGKILL, OOM)
+            # before its index write or its event: finish both, or the index shows it processing forever
+            return await _finish(ctx, record, record.status, record.error, stamp=False)
+        return record.status.value
     if job_try > MAX_TRIES:  # every earlier try died with its worker: never parse this file again
         log.error("giving up on %s: the worker stopped during %d tries", path, job_try - 1)
         return await _finish(ctx, record, Status.failed,
@@ -75,10 +78,11 @@ async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | Non
     return await _finish(ctx, record, record.status, record.error)
 
 
-async def _finish(ctx: dict[str, Any], record: FileRecord, status: Status, error: str | None) -> str:
-    """Record the final status and emit its event."""
+async def _finish(ctx: dict[str, Any], record: FileRecord, status: Status, error: str | None, stamp: bool = True) -> str:
+    """Record the final status and emit its event (``stamp``: the outcome is new, so is ``processed_at``)."""
     record.status, record.error = status, error
-    record.processed_at = format_time(utc_now())
+    if stamp or not record.processed_at:
+        record.processed_at = format_time(utc_now())
     clients: Clients = ctx["clients"]
     if not await _save(clients.files, record) or await clients.files.deleted(record.path):
         return "deleted"  # no file.processed for a file deleted meanwhile

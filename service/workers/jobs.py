@@ -6,7 +6,7 @@ from typing import Any
 
 from arq.worker import Retry, func
 
-from service.domain.jobs import IMPORT_DATASET, IMPORT_MODEL, PROCESS_FILE
+from service.domain.jobs import IMPORT_DATASET, IMPORT_MODEL
 from service.errors import DependencyDown
 from service.workers import dataset_imports, ingestion, model_imports, webhooks
 
@@ -39,13 +39,10 @@ import_dataset_job = func(import_dataset, name=IMPORT_DATASET, max_tries=model_i
 
 async def process_file(ctx: dict[str, Any], path: str, uploaded_event: str | None = None) -> str:
     """Parse one stored file and record its summary and status (job id ``process:<path>``);
-    ``uploaded_event`` is the file.uploaded event to queue for delivery first."""
+    ``uploaded_event`` is the file.uploaded event to queue for delivery first. Registered in
+    ``workers.settings`` with one try more than it retries itself (that try only fails a file whose
+    parse killed its worker every time)."""
     return await ingestion.process_file(ctx, path, uploaded_event)
-
-
-# One try more than the job retries itself: the extra try only fails a file whose parse killed
-# its worker every time (a poison file is never redelivered forever).
-process_file_job = func(process_file, name=PROCESS_FILE, max_tries=ingestion.MAX_TRIES + 1)
 
 
 async def dispatch_event(ctx: dict[str, Any], event_id: str) -> str:

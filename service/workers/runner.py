@@ -16,13 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as redis
 from arq.connections import create_pool
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.settings import Settings
+from service.storage.redis_target import RedisTarget
 
 log = logging.getLogger("depot.worker")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -38,10 +39,20 @@ def heartbeat_path(redis_url: str, health_key: str) -> Path:
 
 
 class ResilientWorker(Worker):
-    """``arq.Worker`` that waits for Redis instead of exiting when it goes away."""
+    """``arq.Worker`` that waits for Redis instead of exiting when it goes away, and holds each running
+    job by a short lease it renews.
 
-    def __init__(self, *args: Any, redis_url: str, **kwargs: Any) -> None:
+    arq claims a started job for the longest timeout of *any* function (+10 s): a model import's
+    hour. A worker killed mid-job (OOM, lost node) therefore held every job it had claimed (a file's
+    parse, an event's handlers) for an hour before another replica could run it. Here every claim is
+    ``lease`` seconds, renewed every third of that while the job runs, so a live job of any length
+    keeps it and a dead worker's jobs (started or only claimed) run elsewhere within ``lease``."""
+
+    def __init__(self, *args: Any, redis_url: str, lease: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._lease = lease
+        if lease is not None:
+            self.in_progress_timeout_s = lease  # the claim arq takes before a job starts
         self._down_since: float | None = None
         self._delay = FIRST_DELAY
         self._beat_at = 0.0
@@ -60,6 +71,24 @@ class ResilientWorker(Worker):
             except REDIS_DOWN as exc:
                 await self._redis_down(exc)
         await super().main()
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        if self._lease is None:
+            return await super().run_job(job_id, score)
+        holder = asyncio.ensure_future(self._hold(in_progress_key_prefix + job_id, self._lease))
+        try:
+            await super().run_job(job_id, score)
+        finally:
+            holder.cancel()
+
+    async def _hold(self, key: str, lease: float) -> None:
+        """Renew a running job's claim; PEXPIRE never recreates the key once arq has finished the job."""
+        while True:
+            try:
+                await self.pool.pexpire(key, int(lease * 1000))
+            except REDIS_DOWN as exc:  # the claim may lapse: at worst the job runs once more elsewhere
+                log.warning("could not renew the claim %s: %s", key, exc)
+            await asyncio.sleep(lease / 3)
 
     async def _poll_iteration(self) -> None:
         try:
@@ -116,7 +145,7 @@ async def check(settings: Settings, health_key: str, live: bool) -> tuple[int, s
         if age is None or age > BEAT_STALE:
             return 1, "no recent heartbeat from a worker on this host"
         return 0, f"alive ({problem})" if problem else "alive"
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    client = RedisTarget.of(settings).client(socket_connect_timeout=3, socket_timeout=3)
     try:
         record = await client.get(health_key)
     except REDIS_DOWN as exc:

@@ -135,7 +135,7 @@ CLUSTER_VALUES = {
 def test_chart_covers_every_setting() -> None:
     """A new setting must be wired into the chart (values.yaml, ConfigMap or Secret) or listed above."""
     docs = render(None, "secrets.apiKeys=k", "secrets.hfToken=t", "secrets.githubToken=t",
-                  "secrets.webhookSecret=t")
+                  "secrets.webhookSecret=t", "secrets.redisPassword=t", "config.redis.caSecret=redis-ca")
     missing = FIELDS - chart_env(docs).keys() - NOT_IN_CHART
     assert not missing, f"add to charts/depot (values.yaml + templates/configmap.yaml or secret.yaml): {sorted(missing)}"
 

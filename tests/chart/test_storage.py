@@ -52,6 +52,25 @@ def test_redis_keeps_an_append_only_file_on_a_volume() -> None:
     assert redis["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "8Gi"
 
 
+def test_redis_refuses_writes_when_full_instead_of_evicting() -> None:
+    """noeviction: an evicted index entry, queued job or tombstone would be lost silently."""
+    args = container(find(render("default"), "StatefulSet", "depot-redis"))["args"]
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert args[args.index("--appendfsync") + 1] == "everysec"
+    assert args[args.index("--maxmemory") + 1] == "768mb"
+
+
+def test_an_external_redis_ca_is_mounted_where_the_setting_points() -> None:
+    docs = render("external", "config.redis.caSecret=redis-ca", "secrets.redisPassword=pw")
+    env = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "depot")["data"]
+    assert env["DEPOT_REDIS_CA_FILE"] == "/etc/depot/redis-ca/ca.crt"
+    for name in ("depot-api", "depot-worker"):
+        pod = find(docs, "Deployment", name)["spec"]["template"]["spec"]
+        assert {"name": "redis-ca", "secret": {"secretName": "redis-ca"}} in pod["volumes"]
+        assert {"name": "redis-ca", "mountPath": "/etc/depot/redis-ca", "readOnly": True} in \
+            container(find(docs, "Deployment", name))["volumeMounts"]
+
+
 def test_external_storage_deploys_neither() -> None:
     names = {(d["kind"], d["metadata"]["name"]) for d in render("external")}
     assert not [n for n in names if "minio" in n[1] or "redis" in n[1]]

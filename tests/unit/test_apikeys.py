@@ -31,7 +31,29 @@ def test_admin_includes_every_scope_and_empty_config_means_off():
     json.dumps([{"hash": hash_key("k"), "scopes": ["read"], "extra": 1}]),
     json.dumps([{"hash": hash_key("k"), "scopes": ["read"]}, {"hash": hash_key("k"), "scopes": ["write"]}]),
     json.dumps([{"hash": hash_key("k"), "scopes": ["read"], "name": "has space"}]), "[1]", '"string"',
+    json.dumps([{"hash": hash_key("k"), "scopes": ["read"], "rate_limit_per_minute": -1}]),
+    json.dumps([{"hash": hash_key("k"), "scopes": ["read"], "rate_limit_burst": 0}]),
+    json.dumps([{"hash": hash_key("k"), "scopes": ["read"], "rate_limit_burst": "5"}]),
 ])
 def test_bad_config_is_refused(raw):
     with pytest.raises(ValueError):
         parse_keys(raw)
+
+
+def test_a_key_may_carry_its_own_rate_limit():
+    keys = parse_keys(json.dumps([{"hash": hash_key("a"), "scopes": ["read"], "rate_limit_per_minute": 6,
+                                   "rate_limit_burst": 3}, {"hash": hash_key("b"), "scopes": ["read"]}]))
+    assert (keys[hash_key("a")].rate_limit_per_minute, keys[hash_key("a")].rate_limit_burst) == (6, 3)
+    assert (keys[hash_key("b")].rate_limit_per_minute, keys[hash_key("b")].rate_limit_burst) == (None, None)
+
+
+def test_keys_create_writes_a_keys_own_rate_limit():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "service", "keys", "create", "--name", "public",
+                          "--rate-limit-per-minute", "6", "--rate-limit-burst", "3"],
+                         capture_output=True, text=True, check=True).stdout
+    entry = json.loads(out.split("entry:", 1)[1])
+    assert (entry["rate_limit_per_minute"], entry["rate_limit_burst"]) == (6, 3)
+    assert next(iter(parse_keys(json.dumps([entry])).values())).rate_limit_burst == 3
