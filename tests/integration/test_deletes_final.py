@@ -83,7 +83,7 @@ def events_of(redis_client, kind: str) -> list[dict]:
 def leftover_keys(redis_client) -> list[str]:
     """Redis keys of Depot other than tombstones and the event stream (index, hashes, counters)."""
     keys = [k for k in redis_client.scan_iter("depot:*") if not k.startswith("depot:gone:")]
-    keys = [k for k in keys if k != "depot:events"]
+    keys = [k for k in keys if k not in ("depot:events", "depot:built")]  # the stream; the index's marker
     counters = [k for k in keys if k.startswith("depot:ix") and k.endswith(":n")]  # the stats
     for key in counters:
         assert all(int(v) == 0 for v in redis_client.hgetall(key).values()), key
