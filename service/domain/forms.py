@@ -73,6 +73,16 @@ class UploadForm:
     max_metadata_bytes: int
     raw: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, fields: dict[str, str], max_description_length: int, max_metadata_bytes: int) -> "UploadForm":
+        """The form that declared fields stand for (tus ``Upload-Metadata``, a direct upload's
+        declaration: ``filename`` and other keys are the caller's), checked as POST /upload's."""
+        form = cls(max_description_length, max_metadata_bytes)
+        for name in ("purpose", "category", "description", "metadata"):  # the first error is the purpose's
+            if name in fields:
+                form.add(name, fields[name])
+        return form
+
     def add(self, name: str, value: str) -> None:
         """Record a field, checking what can be checked at once (fail before the file streams)."""
         if name not in FORM_FIELDS:

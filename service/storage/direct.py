@@ -84,11 +84,7 @@ class DirectStore:
     # uploads ---------------------------------------------------------------------
     def form_of(self, meta: dict[str, str]) -> UploadForm:
         """The upload form the declaration stands for, checked with POST /upload's rules."""
-        form = UploadForm(self.settings.max_description_length, self.settings.max_metadata_bytes)
-        for name in ("purpose", "category", "description", "metadata"):
-            if name in meta:
-                form.add(name, meta[name])
-        return form
+        return UploadForm.of(meta, self.settings.max_description_length, self.settings.max_metadata_bytes)
 
     async def create(self, upload_id: str, owner: str, meta: dict[str, str], size: int, sha256: str) -> DirectUpload:
         """Check the declaration as POST /upload checks its form, then open the multipart upload."""

@@ -51,11 +51,7 @@ class TusStore:
     # creation -----------------------------------------------------------------
     def form_of(self, meta: dict[str, str]) -> UploadForm:
         """The upload form the metadata stands for, checked with POST /upload's rules."""
-        form = UploadForm(self.settings.max_description_length, self.settings.max_metadata_bytes)
-        for name in ("purpose", "category", "description", "metadata"):
-            if name in meta:
-                form.add(name, meta[name])
-        return form
+        return UploadForm.of(meta, self.settings.max_description_length, self.settings.max_metadata_bytes)
 
     async def create(
         self, upload_id: str, owner: str, length: int | None, meta: dict[str, str], digest: str | None
