@@ -9,8 +9,8 @@ import pytest
 from litestar import get
 from litestar.testing import TestClient
 
-import service.upstreams.base  # noqa: F401 - defines Transient, a DepotError raised below the API
 import service.storage.tus_write  # noqa: F401 - defines ShortBody, a tus PATCH body cut short
+import service.upstreams.base  # noqa: F401 - defines Transient, a DepotError raised below the API
 import service.workers.model_vetting  # noqa: F401 - defines ModelRefused, the scan's refusal of a model
 from service.api.app import create_app
 from service.errors import DepotError, RangeNotSatisfiable
