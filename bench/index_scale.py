@@ -64,12 +64,11 @@ def index_bytes(settings: Settings, total: int) -> float:
     return (used_memory(client) - before) / total
 
 
-def seed_manifests(settings: Settings, s3_url: str, total: int, chunk: int = 20_000) -> float:
-    """PUT ``total`` manifests in chunks (bounded memory); returns files per second."""
+def seed_manifests(settings: Settings, s3_url: str, total: int) -> float:
+    """PUT ``total`` manifests from a generator (bounded memory); returns files per second."""
     start = time.perf_counter()
-    for first in range(0, total, chunk):
-        batch = [realistic(i) for i in range(first, min(total, first + chunk))]
-        asyncio.run(_write_manifests(s3_url, settings, batch))
+    if asyncio.run(_write_manifests(s3_url, settings, records(total))) != total:
+        raise RuntimeError("not every manifest was written")
     return total / (time.perf_counter() - start)
 
 
