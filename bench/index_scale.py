@@ -7,6 +7,7 @@ cost is the INFO ``used_memory`` delta. The reindex is ``depot reindex`` itself,
 process over manifests written to SeaweedFS in bulk, timed and RSS-sampled."""
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -80,6 +81,8 @@ def reindex(stack: Stack, prefix: str, total: int, out: Outcome) -> None:
     rate = seed_manifests(settings, stack.s3.url, total)
     out.note(f"wrote {total:,} manifests to SeaweedFS at {rate:.0f}/s")
     env = {**stack.env, "DEPOT_BUCKET_PREFIX": prefix, "DEPOT_REDIS_PREFIX": f"{prefix}:"}  # as `settings`
+    client = redis.Redis.from_url(settings.redis_url)
+    before, load_before = used_memory(client), os.getloadavg()[0]
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "reindex"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
@@ -89,7 +92,12 @@ def reindex(stack: Stack, prefix: str, total: int, out: Outcome) -> None:
     seconds = time.perf_counter() - start
     if process.returncode != 0 or stdout.decode().strip() != f"indexed {total} files":
         raise RuntimeError(f"reindex: {process.returncode} {stdout[:200]!r}")
+    out.note(f"load average (1 min) {load_before:.1f} before the reindex, {os.getloadavg()[0]:.1f} after")
     out.add(f"reindex {total:,} manifests: wall time", f"{seconds:.0f} s ({total / seconds:.0f}/s)")
+    grown = used_memory(client) - before
+    out.add(
+        f"reindex {total:,} manifests: Redis used_memory added", f"{grown / MIB:.0f} MiB ({grown / total:.0f} B/file)"
+    )
     out.add(
         f"reindex {total:,} manifests: peak RSS",
         f"{max(rss.peak, rss.hwm) / MIB:.0f} MiB",
