@@ -7,6 +7,7 @@ cost is the INFO ``used_memory`` delta. The reindex is ``depot reindex`` itself,
 process over manifests written to SeaweedFS in bulk, timed and RSS-sampled."""
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -64,12 +65,11 @@ def index_bytes(settings: Settings, total: int) -> float:
     return (used_memory(client) - before) / total
 
 
-def seed_manifests(settings: Settings, s3_url: str, total: int, chunk: int = 20_000) -> float:
-    """PUT ``total`` manifests in chunks (bounded memory); returns files per second."""
+def seed_manifests(settings: Settings, s3_url: str, total: int) -> float:
+    """PUT ``total`` manifests from a generator (bounded memory); returns files per second."""
     start = time.perf_counter()
-    for first in range(0, total, chunk):
-        batch = [realistic(i) for i in range(first, min(total, first + chunk))]
-        asyncio.run(_write_manifests(s3_url, settings, batch))
+    if asyncio.run(_write_manifests(s3_url, settings, records(total))) != total:
+        raise RuntimeError("not every manifest was written")
     return total / (time.perf_counter() - start)
 
 
@@ -81,6 +81,8 @@ def reindex(stack: Stack, prefix: str, total: int, out: Outcome) -> None:
     rate = seed_manifests(settings, stack.s3.url, total)
     out.note(f"wrote {total:,} manifests to SeaweedFS at {rate:.0f}/s")
     env = {**stack.env, "DEPOT_BUCKET_PREFIX": prefix, "DEPOT_REDIS_PREFIX": f"{prefix}:"}  # as `settings`
+    client = redis.Redis.from_url(settings.redis_url)
+    before, load_before = used_memory(client), os.getloadavg()[0]
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "reindex"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
@@ -90,7 +92,12 @@ def reindex(stack: Stack, prefix: str, total: int, out: Outcome) -> None:
     seconds = time.perf_counter() - start
     if process.returncode != 0 or stdout.decode().strip() != f"indexed {total} files":
         raise RuntimeError(f"reindex: {process.returncode} {stdout[:200]!r}")
+    out.note(f"load average (1 min) {load_before:.1f} before the reindex, {os.getloadavg()[0]:.1f} after")
     out.add(f"reindex {total:,} manifests: wall time", f"{seconds:.0f} s ({total / seconds:.0f}/s)")
+    grown = used_memory(client) - before
+    out.add(
+        f"reindex {total:,} manifests: Redis used_memory added", f"{grown / MIB:.0f} MiB ({grown / total:.0f} B/file)"
+    )
     out.add(
         f"reindex {total:,} manifests: peak RSS",
         f"{max(rss.peak, rss.hwm) / MIB:.0f} MiB",

@@ -10,6 +10,7 @@ file bodies are left out (list and stats never read them)."""
 import asyncio
 import hashlib
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -46,25 +47,34 @@ def make_record(i: int) -> FileRecord:
     )
 
 
-async def _write_manifests(s3_url: str, settings: Settings, records: list[FileRecord], concurrency: int = 64) -> None:
+async def _write_manifests(
+    s3_url: str, settings: Settings, records: Iterable[FileRecord], concurrency: int = 32
+) -> int:
     """PUT each record's manifest at its real key, in bulk: a lean HTTP client, because
     the S3 SDK's own CPU per request would make 100,000 writes take most of the budget
-    on two cores. The bench's SeaweedFS has no IAM configured, so plain PUTs are accepted."""
-    slots = asyncio.Semaphore(concurrency)
+    on two cores. The bench's SeaweedFS has no IAM configured, so plain PUTs are accepted.
+    ``concurrency`` senders draw from one iterator, so a generator of a million records
+    holds only the ones in flight. Returns how many were written."""
+    pending = iter(records)
+    written = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    async with aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",)) as http:
 
-        async def put(record: FileRecord) -> None:
-            bucket = settings.bucket(record.purpose.value)
-            key = manifest_key(record.category, record.filename)
-            async with slots, http.put(
-                f"{s3_url}/{bucket}/{key}", data=record.model_dump_json(indent=2).encode(),
-                headers={"Content-Type": "application/json", "If-None-Match": "*"},
-            ) as response:
-                if response.status != 200:
-                    raise RuntimeError(f"manifest {key}: {response.status} {await response.text()}")
+        async def sender() -> None:
+            nonlocal written
+            for record in pending:  # one thread: each next() hands a record to one sender
+                bucket = settings.bucket(record.purpose.value)
+                key = manifest_key(record.category, record.filename)
+                async with http.put(
+                    f"{s3_url}/{bucket}/{key}", data=record.model_dump_json(indent=2).encode(),
+                    headers={"Content-Type": "application/json", "If-None-Match": "*"},
+                ) as response:
+                    if response.status != 200:
+                        raise RuntimeError(f"manifest {key}: {response.status} {await response.text()}")
+                written += 1
 
-        await asyncio.gather(*(put(r) for r in records))
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+    return written
 
 
 async def _seed(s3_url: str, settings: Settings, total: int) -> int:

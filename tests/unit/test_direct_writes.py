@@ -145,3 +145,49 @@ def test_a_streamed_part_refused_is_not_retried() -> None:
     with pytest.raises(NotFound):
         asyncio.run(stream_against(error(404, "NoSuchUpload"), seen, [b"x" * 10]))
     assert len(seen) == 1
+
+
+async def get_against(answers: list[web.Response], seen: list[dict[str, Any]]) -> bytes:
+    """A whole-object GET (how manifests are read) against the scripted server; returns its body."""
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append({"path": request.path, "headers": dict(request.headers), "body": await request.read()})
+        return answers.pop(0)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    reads = DirectWrites(fake_client(f"http://127.0.0.1:{port}"), FrozenCredentials(), aiohttp.ClientTimeout(total=5))
+    try:
+        async with translate_errors("read k"):
+            return await reads.get("bucket", "cat/a b.txt.meta.json")
+    finally:
+        await reads.close()
+        await runner.cleanup()
+
+
+def test_a_read_is_signed_and_returns_the_body_after_retrying_server_errors() -> None:
+    seen: list[dict[str, Any]] = []
+    body = asyncio.run(get_against([error(503, "SlowDown"), web.Response(status=200, body=b'{"a": 1}')], seen))
+    assert body == b'{"a": 1}'
+    assert len(seen) == 2
+    request = seen[-1]
+    assert request["path"] == "/bucket/cat/a b.txt.meta.json" and request["body"] == b""
+    assert request["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=key/")
+
+
+@pytest.mark.parametrize(("answer", "raised"), [
+    (error(404, "NoSuchKey"), NotFound),
+    (web.Response(status=404), NotFound),  # no error body: the status alone says it is missing
+    (error(403, "AccessDenied"), DepotError),
+])
+def test_a_refused_read_is_not_retried_and_maps_to_a_depot_error(answer: web.Response, raised: type) -> None:
+    seen: list[dict[str, Any]] = []
+    with pytest.raises(raised) as caught:
+        asyncio.run(get_against([answer], seen))
+    assert len(seen) == 1
+    assert type(caught.value) is raised

@@ -1,4 +1,4 @@
-"""Single-request writes of small objects, signed by botocore and sent on a pooled aiohttp session.
+"""Single-request writes (and reads) of small objects, signed by botocore and sent on a pooled aiohttp session.
 
 Through aiobotocore a 4 KiB PutObject costs about 0.97 ms of CPU (the S3 endpoint rules are
 evaluated again for every key, the user-agent string is rebuilt, a dozen hooks run); signed
@@ -60,20 +60,29 @@ class DirectWrites:
             headers["If-None-Match"] = "*"
         if tags:
             headers["x-amz-tagging"] = urlencode(tags)
+        await self._retried("PUT", url, data, headers)
+
+    async def get(self, bucket: str, key: str) -> bytes:
+        """GetObject of a small object (a manifest), whole: reindex reads a million of them."""
+        return await self._retried("GET", f"{self.endpoint}/{bucket}/{quote(key, safe='/~')}", b"", {})
+
+    async def _retried(self, method: str, url: str, data: bytes, headers: dict[str, str]) -> bytes:
+        """One request with the SDK's retries (jittered backoff); the body of a 2xx answer."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                status, body, _ = await self._send(url, data, headers)
+                status, body, _ = await self._send(url, data, headers, method=method)
             except (TimeoutError, aiohttp.ClientError):
                 if attempt == MAX_ATTEMPTS:
                     raise
             else:
                 if status < 300:
-                    return
+                    return body
                 code = _CODE.search(body)
                 error = S3Refused(code.group(1).decode() if code else str(status), status)
                 if status not in RETRY_STATUS or attempt == MAX_ATTEMPTS:
                     raise error
             await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # jittered backoff
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     async def put_part_stream(
         self, bucket: str, key: str, upload_id: str, number: int, size: int, chunks: AsyncIterable[bytes]
@@ -90,15 +99,16 @@ class DirectWrites:
         return etag
 
     async def _send(
-        self, url: str, data: Any, headers: dict[str, str], signed_body: bytes | None = None
+        self, url: str, data: Any, headers: dict[str, str], signed_body: bytes | None = None, method: str = "PUT"
     ) -> tuple[int, bytes, str]:
-        """One signed PUT; ``signed_body`` stands in for a streamed body when signing (its hash is
+        """One signed request; ``signed_body`` stands in for a streamed body when signing (its hash is
         never computed: payload signing is off, see ObjectStore.open)."""
-        request = AWSRequest("PUT", url, data=data if signed_body is None else signed_body, headers=headers)
+        request = AWSRequest(method, url, data=data if signed_body is None else signed_body, headers=headers)
         request.context["client_config"] = self.config  # honours payload_signing_enabled
         if self.credentials is None:
             raise NoCredentialsError()  # as the SDK client would, on use rather than at start-up
         frozen = await self.credentials.get_frozen_credentials()
         S3SigV4Auth(frozen, "s3", self.region).add_auth(request)
-        async with self.http.put(url, data=data, headers=dict(request.headers.items())) as response:
+        sent = data if method == "PUT" else None
+        async with self.http.request(method, url, data=sent, headers=dict(request.headers.items())) as response:
             return response.status, await response.read(), response.headers.get("ETag", "")
