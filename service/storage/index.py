@@ -136,6 +136,11 @@ class Index:
         async with translate_errors("check the index"):
             return bool(await self.client.exists(f"{self.prefix}built"))
 
+    async def rebuilding(self) -> bool:
+        """True while a rebuild holds its lease (``depot reindex`` or a queued reindex job)."""
+        async with translate_errors("check the index"):
+            return bool(await self.client.exists(f"{self.prefix}next"))
+
     async def mark_built(self) -> None:
         async with translate_errors("mark the index"):
             await self.client.set(f"{self.prefix}built", "1")

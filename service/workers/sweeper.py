@@ -72,7 +72,7 @@ async def restore_index(ctx: dict[str, Any]) -> bool:
     rebuilds for nothing, and what it stores from then on is indexed as usual."""
     clients: Clients = ctx["clients"]
     files = clients.files
-    if await files.index.built():
+    if await files.index.built() or await files.index.rebuilding():  # one rebuild at a time
         return False
     for bucket in files.buckets():
         async with aclosing(files.objects.iter_keys(bucket, MANIFEST_SUFFIX)) as keys:

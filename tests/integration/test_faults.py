@@ -383,6 +383,7 @@ def held_reindex(stack: Stack, http: httpx.Client, fault_api: ApiServer, tmp_pat
     held at the proxy, so the job is stuck mid-way until the test releases it."""
     paths = sorted(upload(http, 100 + n, f"w{n}.txt").json()["file"]["path"] for n in range(3))
     stack.redis_client().flushdb()  # no index, and none of the uploads' follow-up jobs
+    stack.redis_client().set("depot:built", "1")  # this reindex is the test's, not the sweeper's restore_index
     enqueue(stack.redis.url, "reindex", "reindex-fault")
     hold = stack.proxy.add(Rule(re.compile(rb"^GET /depot-ingestion/text/[^ ?]*\.meta\.json"), "hold"))
     env = {**fault_api.env, "DEPOT_WORKER_JOB_COMPLETION_WAIT": "60"}
