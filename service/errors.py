@@ -31,6 +31,11 @@ class NotFound(DepotError):
     status_code = 404
 
 
+class CorruptManifest(DepotError, ValueError):
+    """A manifest whose bytes are not JSON: a ValueError too, so the readers that page through every
+    manifest (reindex, verify) skip or report it like an invalid record instead of stopping."""
+
+
 class Conflict(DepotError):
     status_code = 409
 

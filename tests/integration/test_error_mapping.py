@@ -46,6 +46,7 @@ EXPECTED_STATUS = {
     "VersionMismatch": 412,
     "ModelRefused": 400,
     "ShortBody": 400,
+    "CorruptManifest": 500,
 }
 
 

@@ -38,3 +38,22 @@ def test_drift_and_orphans_are_found_across_page_boundaries(client, s3, settings
     for report in reports:
         assert report.problems == expected
         assert report.checked == 6 and report.drift
+
+
+def test_a_manifest_that_is_not_json_is_reported_and_skipped_by_reindex(client, s3, settings):
+    """Garbage where a manifest should be: verify reports it, reindex indexes every other file."""
+    kept = client.post("/api/v1/data/upload", files={"file": ("kept.csv", b"a,b\n1,2\n")}, data={"purpose": "training"})
+    bucket = settings.bucket("training")
+    s3.put_object(Bucket=bucket, Key="data/broken.csv", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="data/broken.csv.meta.json", Body=b"\x00 not json")
+
+    async def run():
+        async with open_clients(settings) as clients:
+            return await verify(clients.files, concurrency=2), await clients.files.reindex()
+
+    report, indexed = asyncio.run(run())
+    assert report.problems == [
+        f"{bucket}/data/broken.csv.meta.json: unreadable manifest (read data/broken.csv.meta.json: manifest is not JSON)"
+    ]
+    assert indexed == 1
+    assert [f["path"] for f in client.get("/api/v1/data/files").json()["files"]] == [kept.json()["file"]["path"]]

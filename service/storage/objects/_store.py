@@ -11,7 +11,7 @@ import aiohttp
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from service.errors import DependencyDown, DepotError, NotFound
+from service.errors import CorruptManifest, DependencyDown, NotFound
 from service.settings import Settings
 from service.storage.objects._common import COPY_LIMIT, ObjectInfo, ObjectStream, translate_errors
 from service.storage.objects._direct import DirectWrites
@@ -110,7 +110,7 @@ class ObjectStore:
         try:
             return json.loads(raw)
         except ValueError as exc:
-            raise DepotError(f"read {key}: manifest is not JSON") from exc
+            raise CorruptManifest(f"read {key}: manifest is not JSON") from exc
 
     async def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
         async with translate_errors(f"tag {key}"):
