@@ -2,6 +2,8 @@
 demand (503s, then success; refusals with S3 error bodies): retries and error mapping."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,13 +33,18 @@ def error(status: int, code: str) -> web.Response:
     return web.Response(status=status, body=f"<Error><Code>{code}</Code></Error>".encode())
 
 
-async def put_against(answers: list[web.Response], seen: list[dict[str, Any]], **put: Any) -> None:
+@asynccontextmanager
+async def scripted(method: str, answers: list[web.Response], seen: list[dict[str, Any]]) -> AsyncIterator[DirectWrites]:
+    """DirectWrites against a local server that records each request in ``seen`` and gives the
+    ``answers`` in turn."""
+
     async def handle(request: web.Request) -> web.Response:
-        seen.append({"path": request.path, "headers": dict(request.headers), "body": await request.read()})
+        seen.append({"path": request.path, "query": dict(request.query), "headers": dict(request.headers),
+                     "body": await request.read()})
         return answers.pop(0)
 
     app = web.Application()
-    app.router.add_put("/{tail:.*}", handle)
+    app.router.add_route(method, "/{tail:.*}", handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -45,11 +52,15 @@ async def put_against(answers: list[web.Response], seen: list[dict[str, Any]], *
     port = site._server.sockets[0].getsockname()[1]
     writes = DirectWrites(fake_client(f"http://127.0.0.1:{port}"), FrozenCredentials(), aiohttp.ClientTimeout(total=5))
     try:
-        async with translate_errors("write k"):
-            await writes.put("bucket", "cat/a b.txt", b"data", "text/plain", {"purpose": "training"}, **put)
+        yield writes
     finally:
         await writes.close()
         await runner.cleanup()
+
+
+async def put_against(answers: list[web.Response], seen: list[dict[str, Any]], **put: Any) -> None:
+    async with scripted("PUT", answers, seen) as writes, translate_errors("write k"):
+        await writes.put("bucket", "cat/a b.txt", b"data", "text/plain", {"purpose": "training"}, **put)
 
 
 def test_a_conditional_write_is_signed_and_carries_its_tags() -> None:
@@ -100,30 +111,13 @@ def test_refusals_are_not_retried_and_map_to_depot_errors(status: int, code: str
 async def stream_against(answer: web.Response, seen: list[dict[str, Any]], pieces: list[bytes]) -> str:
     """A streamed UploadPart against the scripted server; returns the ETag it got."""
 
-    async def handle(request: web.Request) -> web.Response:
-        seen.append({"path": request.path, "query": dict(request.query), "headers": dict(request.headers),
-                     "body": await request.read()})
-        return answer
-
     async def chunks():
         for piece in pieces:
             await asyncio.sleep(0)  # the bytes arrive one by one, as from a client
             yield piece
 
-    app = web.Application()
-    app.router.add_put("/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    writes = DirectWrites(fake_client(f"http://127.0.0.1:{port}"), FrozenCredentials(), aiohttp.ClientTimeout(total=5))
-    try:
-        async with translate_errors("upload part"):
-            return await writes.put_part_stream("bucket", "cat/a.bin", "up id", 7, sum(map(len, pieces)), chunks())
-    finally:
-        await writes.close()
-        await runner.cleanup()
+    async with scripted("PUT", [answer], seen) as writes, translate_errors("upload part"):
+        return await writes.put_part_stream("bucket", "cat/a.bin", "up id", 7, sum(map(len, pieces)), chunks())
 
 
 def test_a_streamed_part_sends_its_pieces_with_a_known_length() -> None:
@@ -149,25 +143,8 @@ def test_a_streamed_part_refused_is_not_retried() -> None:
 
 async def get_against(answers: list[web.Response], seen: list[dict[str, Any]]) -> bytes:
     """A whole-object GET (how manifests are read) against the scripted server; returns its body."""
-
-    async def handle(request: web.Request) -> web.Response:
-        seen.append({"path": request.path, "headers": dict(request.headers), "body": await request.read()})
-        return answers.pop(0)
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    reads = DirectWrites(fake_client(f"http://127.0.0.1:{port}"), FrozenCredentials(), aiohttp.ClientTimeout(total=5))
-    try:
-        async with translate_errors("read k"):
-            return await reads.get("bucket", "cat/a b.txt.meta.json")
-    finally:
-        await reads.close()
-        await runner.cleanup()
+    async with scripted("GET", answers, seen) as reads, translate_errors("read k"):
+        return await reads.get("bucket", "cat/a b.txt.meta.json")
 
 
 def test_a_read_is_signed_and_returns_the_body_after_retrying_server_errors() -> None:
